@@ -1,0 +1,20 @@
+//! The shared core of the workspace: what every section of the notes needs, and the one place
+//! with `unsafe` code.
+//!
+//! - [`Process`]: a child made with `fork` that runs a closure (Python's `Process`).
+//! - [`ShmBox`] and [`ShmSlice`]: anonymous shared memory that children inherit.
+//! - [`sync`]: process-shared [`Lock`], [`Semaphore`] and [`Event`], with exact timeouts.
+//! - [`pyfmt`]: values printed the way Python prints them, so outputs match the notes.
+//!
+//! Every `unsafe` block carries a `// SAFETY:` comment; the other crates forbid `unsafe`.
+#![allow(unsafe_code)]
+
+pub mod process;
+pub mod pyfmt;
+pub mod shm;
+pub mod sync;
+pub mod testing;
+
+pub use process::{ChildOutcome, Process, ProcessError};
+pub use shm::{ShmBox, ShmSafe, ShmSlice};
+pub use sync::*;

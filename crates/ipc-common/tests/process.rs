@@ -1,0 +1,269 @@
+#![allow(unsafe_code)] // Only to ignore SIGTERM in one test child.
+//! Process: exit codes, panics, signals, timeouts, dropping, the thread guard and orphans.
+//! Each test forks, so this is a `harness = false` program (see `ipc_common::testing`).
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use ipc_common::{Process, ProcessError, ShmBox};
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::unistd::{dup2_stderr, dup2_stdout};
+
+fn sleep(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// True while `pid` exists as a process that has not been reaped, zombies included.
+fn pid_exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Runs `f` in a child whose stderr (or stdout) goes to a pipe; returns what it wrote.
+fn capture(stdout: bool, f: impl FnOnce()) -> (i32, String) {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    let child = Process::start("capture", || {
+        if stdout {
+            dup2_stdout(&writer).expect("dup2");
+        } else {
+            dup2_stderr(&writer).expect("dup2");
+        }
+        drop(writer);
+        f();
+    })
+    .expect("start");
+    // The closure owned `writer`: the parent's copy was closed when it was dropped after the
+    // fork, so the read below ends when the child exits.
+    let mut text = String::new();
+    reader.read_to_string(&mut text).expect("read");
+    (child.join().expect("join"), text)
+}
+
+/// Ends the process; a plain `fn` so that closures calling it return `()`.
+fn exit_with(code: i32) {
+    std::process::exit(code)
+}
+
+fn boom(n: i32) {
+    panic!("kaboom {n}")
+}
+
+fn exit_codes_follow_python() {
+    let ok = Process::start("ok", || {}).expect("start");
+    assert_eq!(ok.join().expect("join"), 0);
+    let three = Process::start("three", || exit_with(3)).expect("start");
+    assert_eq!(three.join().expect("join"), 3);
+    assert_eq!(three.exitcode(), Some(3));
+    let err = Process::start("err", || -> Result<(), String> { Err("no".into()) }).expect("s");
+    assert_eq!(err.join().expect("join"), 1);
+}
+
+fn panic_reports_name_and_exits_1() {
+    let (code, err) = capture(false, || {
+        let child = Process::start("Boom-7", || boom(42)).expect("start");
+        assert_eq!(child.join().expect("join"), 1);
+    });
+    assert_eq!(code, 0);
+    assert!(err.contains("process Boom-7 (pid "), "stderr was {err:?}");
+    assert!(err.contains("panicked: kaboom 42"), "stderr was {err:?}");
+}
+
+fn error_result_is_reported() {
+    let (_, err) = capture(false, || {
+        let child = Process::start("Failing", || -> Result<(), String> {
+            Err("disk full".into())
+        })
+        .expect("start");
+        assert_eq!(child.join().expect("join"), 1);
+    });
+    assert!(err.contains("process Failing (pid "), "stderr was {err:?}");
+    assert!(err.contains("failed: disk full"), "stderr was {err:?}");
+}
+
+fn terminate_and_kill_give_minus_signal() {
+    let a = Process::start("sleeper", || sleep(10_000)).expect("start");
+    assert!(a.is_alive());
+    a.terminate().expect("terminate");
+    assert_eq!(a.join().expect("join"), -15);
+    assert!(!a.is_alive());
+    let b = Process::start("sleeper", || sleep(10_000)).expect("start");
+    b.kill().expect("kill");
+    assert_eq!(b.join().expect("join"), -9);
+    // Signalling a reaped child is a no-op, not an error (its pid may belong to another).
+    b.terminate().expect("terminate after reap");
+}
+
+fn join_timeout_waits_the_full_time() {
+    let p = Process::start("slow", || sleep(600)).expect("start");
+    let t = Instant::now();
+    assert_eq!(
+        p.join_timeout(Duration::from_millis(200)).expect("jt"),
+        None
+    );
+    let waited = t.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "returned early: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_millis(400),
+        "returned late: {waited:?}"
+    );
+    assert!(p.exitcode().is_none());
+    assert_eq!(p.join_timeout(Duration::from_secs(5)).expect("jt"), Some(0));
+    assert!(
+        t.elapsed() < Duration::from_millis(900),
+        "the end was not noticed promptly"
+    );
+}
+
+fn dropping_a_running_child_terminates_and_reaps_it() {
+    let pid = {
+        let p = Process::start("daemonish", || sleep(10_000)).expect("start");
+        p.pid()
+    };
+    assert!(!pid_exists(pid), "child {pid} left running or as a zombie");
+}
+
+fn ignore_sigterm() {
+    // SAFETY: SigIgn installs no handler code, so no async-signal-safety rule applies.
+    unsafe { signal(Signal::SIGTERM, SigHandler::SigIgn) }.expect("signal");
+}
+
+fn drop_escalates_to_sigkill() {
+    let t = Instant::now();
+    let pid = {
+        let p = Process::start("stubborn", || {
+            ignore_sigterm();
+            sleep(10_000);
+        })
+        .expect("start");
+        sleep(100);
+        p.pid()
+    };
+    assert!(!pid_exists(pid), "stubborn child survived the drop");
+    assert!(t.elapsed() < Duration::from_secs(3));
+}
+
+fn dropping_an_ended_child_reaps_it() {
+    let pid = {
+        let p = Process::start("quick", || {}).expect("start");
+        sleep(100);
+        p.pid()
+    };
+    assert!(!pid_exists(pid), "zombie left behind");
+}
+
+fn refuses_to_fork_with_threads() {
+    let t = std::thread::spawn(|| sleep(300));
+    match Process::start("x", || {}) {
+        Err(ProcessError::Threaded { threads, .. }) => assert!(threads >= 2),
+        other => panic!("expected Threaded, got {other:?}"),
+    }
+    t.join().expect("thread");
+    let p = Process::start("after-join", || {}).expect("start after the thread ended");
+    assert_eq!(p.join().expect("join"), 0);
+}
+
+fn stdout_is_flushed_before_fork() {
+    let (_, out) = capture(true, || {
+        print!("partial ");
+        let child = Process::start("quiet", || {}).expect("start");
+        child.join().expect("join");
+        println!("end");
+    });
+    assert_eq!(out, "partial end\n");
+}
+
+fn child_dies_with_its_parent() {
+    nix::sys::prctl::set_child_subreaper(true).expect("subreaper");
+    let grandchild = ShmBox::new(AtomicI32::new(0)).expect("shm");
+    let parent = Process::start("middle", || {
+        let g = Process::start("grandchild", || sleep(30_000)).expect("start");
+        grandchild.store(g.pid(), Ordering::SeqCst);
+        sleep(30_000);
+    })
+    .expect("start");
+    while grandchild.load(Ordering::SeqCst) == 0 {
+        sleep(5);
+    }
+    let pid = grandchild.load(Ordering::SeqCst);
+    parent.kill().expect("kill");
+    assert_eq!(parent.join().expect("join"), -9);
+    // The orphan comes to us (subreaper): it must have been killed, not left sleeping.
+    let orphan = nix::unistd::Pid::from_raw(pid);
+    let status = nix::sys::wait::waitpid(orphan, None).expect("reap orphan");
+    assert_eq!(
+        status,
+        nix::sys::wait::WaitStatus::Signaled(orphan, Signal::SIGKILL, false)
+    );
+}
+
+fn only_the_parent_may_join() {
+    let sibling = Process::start("sibling", || sleep(200)).expect("start");
+    let other = Process::start("other", || match sibling.join() {
+        Err(ProcessError::NotParent { .. }) => {}
+        _ => exit_with(5),
+    })
+    .expect("start");
+    assert_eq!(other.join().expect("join"), 0);
+    assert_eq!(sibling.join().expect("join"), 0);
+}
+
+fn closures_may_borrow_and_children_see_shared_memory() {
+    let counter = ShmBox::new(AtomicI32::new(0)).expect("shm");
+    let private = vec![1, 2, 3];
+    let kids: Vec<Process> = (0..4)
+        .map(|_| {
+            Process::start("adder", || {
+                let sum: i32 = private.iter().sum();
+                counter.fetch_add(sum, Ordering::SeqCst);
+            })
+            .expect("start")
+        })
+        .collect();
+    for k in &kids {
+        assert_eq!(k.join().expect("join"), 0);
+    }
+    assert_eq!(counter.load(Ordering::SeqCst), 24);
+    std::io::stdout().flush().expect("flush");
+}
+
+fn main() {
+    ipc_common::testing::run(&[
+        ("exit_codes_follow_python", exit_codes_follow_python),
+        (
+            "panic_reports_name_and_exits_1",
+            panic_reports_name_and_exits_1,
+        ),
+        ("error_result_is_reported", error_result_is_reported),
+        (
+            "terminate_and_kill_give_minus_signal",
+            terminate_and_kill_give_minus_signal,
+        ),
+        (
+            "join_timeout_waits_the_full_time",
+            join_timeout_waits_the_full_time,
+        ),
+        (
+            "dropping_a_running_child_terminates_and_reaps_it",
+            dropping_a_running_child_terminates_and_reaps_it,
+        ),
+        ("drop_escalates_to_sigkill", drop_escalates_to_sigkill),
+        (
+            "dropping_an_ended_child_reaps_it",
+            dropping_an_ended_child_reaps_it,
+        ),
+        ("refuses_to_fork_with_threads", refuses_to_fork_with_threads),
+        (
+            "stdout_is_flushed_before_fork",
+            stdout_is_flushed_before_fork,
+        ),
+        ("child_dies_with_its_parent", child_dies_with_its_parent),
+        ("only_the_parent_may_join", only_the_parent_may_join),
+        (
+            "closures_may_borrow_and_children_see_shared_memory",
+            closures_may_borrow_and_children_see_shared_memory,
+        ),
+    ]);
+}

@@ -1,0 +1,3 @@
+fn main() {
+    ipc_common::testing::run(&[]);
+}
