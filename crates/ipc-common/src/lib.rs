@@ -9,6 +9,7 @@
 //! Every `unsafe` block carries a `// SAFETY:` comment; the other crates forbid `unsafe`.
 #![allow(unsafe_code)]
 
+pub mod cli;
 pub mod process;
 pub mod pyfmt;
 pub mod shm;
