@@ -12,10 +12,11 @@
 pub mod cli;
 pub mod process;
 pub mod pyfmt;
+pub mod ring;
 pub mod shm;
 pub mod sync;
 pub mod testing;
 
 pub use process::{ChildOutcome, Process, ProcessError};
 pub use shm::{ShmBox, ShmSafe, ShmSlice};
-pub use sync::*;
+pub use sync::{Event, Lock, LockGuard, Semaphore, SemaphoreGuard, SyncError};

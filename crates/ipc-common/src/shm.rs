@@ -96,6 +96,39 @@ fn unmap(ptr: NonNull<u8>, bytes: usize) {
     let _ = unsafe { munmap(ptr.cast(), bytes.max(1)) };
 }
 
+/// A raw shared mapping of bytes, for the types of this crate that manage their own layout
+/// (the message [`Ring`](crate::ring::Ring)). All access goes through raw pointers.
+pub(crate) struct RawMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl RawMapping {
+    /// `len` zeroed bytes shared with future children.
+    pub(crate) fn new(len: usize) -> io::Result<Self> {
+        Ok(Self {
+            ptr: map_shared(len)?,
+            len,
+        })
+    }
+
+    /// The first byte of the mapping.
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapping's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for RawMapping {
+    fn drop(&mut self) {
+        unmap(self.ptr, self.len);
+    }
+}
+
 /// One value of type `T` in shared memory, seen by this process and every child forked after
 /// it was made.
 ///

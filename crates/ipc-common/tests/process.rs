@@ -212,7 +212,7 @@ fn only_the_parent_may_join() {
 
 fn closures_may_borrow_and_children_see_shared_memory() {
     let counter = ShmBox::new(AtomicI32::new(0)).expect("shm");
-    let private = vec![1, 2, 3];
+    let private: Vec<i32> = (1..=3).collect(); // heap memory of the parent
     let kids: Vec<Process> = (0..4)
         .map(|_| {
             Process::start("adder", || {
