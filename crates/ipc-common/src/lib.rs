@@ -3,7 +3,10 @@
 //!
 //! - [`Process`]: a child made with `fork` that runs a closure (Python's `Process`).
 //! - [`ShmBox`] and [`ShmSlice`]: anonymous shared memory that children inherit.
-//! - [`sync`]: process-shared [`Lock`], [`Semaphore`] and [`Event`], with exact timeouts.
+//! - [`sync`]: process-shared [`Lock`], [`Mutex`], [`Semaphore`] and [`Event`], with exact
+//!   timeouts.
+//! - [`ring`]: a ring of byte frames in shared memory, the transport of queues and pools.
+//! - [`remote`]: functions that forked workers call by number (the pool's tasks).
 //! - [`pyfmt`]: values printed the way Python prints them, so outputs match the notes.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment; the other crates forbid `unsafe`.
@@ -12,6 +15,7 @@
 pub mod cli;
 pub mod process;
 pub mod pyfmt;
+pub mod remote;
 pub mod ring;
 pub mod shm;
 pub mod sync;
@@ -19,4 +23,6 @@ pub mod testing;
 
 pub use process::{ChildOutcome, Process, ProcessError};
 pub use shm::{ShmBox, ShmSafe, ShmSlice};
-pub use sync::{Event, Lock, LockGuard, Semaphore, SemaphoreGuard, SyncError};
+pub use sync::{
+    Event, Lock, LockGuard, Mutex, MutexGuard, MutexSlice, Semaphore, SemaphoreGuard, SyncError,
+};

@@ -264,6 +264,11 @@ impl<T: ShmSafe> ShmSlice<T> {
     fn bytes(&self) -> usize {
         self.len * size_of::<T>()
     }
+
+    /// The first element, for types of this crate that hand out access under a lock.
+    pub(crate) fn as_mut_ptr(&self) -> *mut T {
+        self.ptr.as_ptr()
+    }
 }
 
 impl<T: ShmSafe> Deref for ShmSlice<T> {

@@ -1,4 +1,4 @@
-//! Process-shared synchronisation: [`Lock`], [`Semaphore`] and [`Event`].
+//! Process-shared synchronisation: [`Lock`], [`Mutex`], [`Semaphore`] and [`Event`].
 //!
 //! Each lives in its own anonymous shared mapping, made before the children are started and
 //! inherited by them (Python passes its locks to `Process(args=...)`; here the child's closure
@@ -8,17 +8,19 @@
 //!
 //! | primitive | built on | when a holder dies |
 //! |---|---|---|
-//! | [`Lock`] | robust, process-shared pthread mutex | the next holder gets it, and is told |
+//! | [`Lock`], [`Mutex`], [`MutexSlice`] | robust, process-shared pthread mutex | the next holder gets it, and is told |
 //! | [`Semaphore`] | futex | its permit stays taken (as in Python) |
 //! | [`Event`] | futex | nothing is held, nothing is lost |
 
 mod event;
 pub mod futex;
 mod lock;
+mod mutex;
 mod semaphore;
 
 pub use event::Event;
 pub use lock::{Lock, LockGuard, RawLock};
+pub use mutex::{Mutex, MutexGuard, MutexSlice};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 
 /// Why a synchronisation call failed. Timeouts are not errors: timed calls return `None` or
