@@ -9,7 +9,7 @@ pub enum ParseErrorKind {
     /// An `[UPPERCASE]` word that is not a known placeholder, or a malformed label.
     #[error("unknown placeholder {0} (known: [PID] [TID] [N] [ELAPSED] [CPU] [MEM] [..])")]
     UnknownPlaceholder(String),
-    /// A `~name` line whose chain name is not a word followed by a space.
+    /// A `~name` line whose chain name is not a word.
     #[error("a block line is `~ text`, `~name text` or `~~`")]
     BadBlockLine,
     /// A `#!` line that is not `#! redact [KIND] REGEX`.
@@ -216,7 +216,8 @@ fn split_prefix(raw: &str) -> Result<(Option<&str>, &str), ParseErrorKind> {
     if rest.is_empty() || rest == "~" {
         return Ok((Some(""), ""));
     }
-    let (name, text) = rest.split_once(' ').ok_or(ParseErrorKind::BadBlockLine)?;
+    // `~name` alone is an empty line in chain `name`.
+    let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
     let word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     if !name.chars().all(word) {
         return Err(ParseErrorKind::BadBlockLine);
@@ -241,7 +242,8 @@ mod tests {
         assert_eq!(line_of("#! redact [PID] \\d+\n"), 1);
         assert_eq!(line_of("#! redact [FOO] (\\d+)\n"), 1);
         assert_eq!(line_of("#! frobnicate\n"), 1);
-        assert_eq!(line_of("x\n~name\n"), 2);
+        assert_eq!(line_of("x\n~name\n"), 0, "an empty line in chain name");
+        assert_eq!(line_of("x\n~na!me\n"), 2);
         assert_eq!(line_of("~a.b text\n"), 1);
         assert_eq!(
             line_of("# [FOO] in a comment is fine\n~w1 ok [PID:w1]\n"),

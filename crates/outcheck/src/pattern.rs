@@ -141,7 +141,7 @@ impl Pattern {
 
     /// Whether the pattern is exactly one `[KIND]` or `[KIND:label]` placeholder.
     pub(crate) fn is_single_slot(&self) -> bool {
-        matches!(self.segments.as_slice(), [Segment::Slot { .. }])
+        matches!(self.segments.as_slice(), [Segment::Slot { .. } | Segment::Any])
     }
 
     /// The set of kinds (as bits of [`Kind::bit`]) that carry a label in this line.
