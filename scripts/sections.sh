@@ -2,4 +2,5 @@
 # Sourced by run_all.sh and check_output.sh; a new section adds its line here.
 SECTIONS=(
   "basics:1.1 1.2 2.1 2.2"
+  "monitor:7.1"
 )
