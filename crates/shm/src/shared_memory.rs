@@ -1,0 +1,71 @@
+//! 3.3 使用共享内存进行进程间通信
+
+use std::thread::sleep;
+use std::time::Duration;
+
+use ipc_common::pyfmt::PyRepr;
+use ipc_common::{Process, SyncError};
+use shm::{Array, Value};
+
+/// 使用Value共享内存的进程
+fn worker_with_value(shared_value: &Value<i32>, process_id: i32) -> Result<(), SyncError> {
+    for _ in 0..5 {
+        let current_value = {
+            let mut value = shared_value.get_lock()?; // 获取锁
+            *value += 1;
+            *value
+        }; // the guard is dropped here: 释放锁
+        println!("进程 {process_id} 增加值到: {current_value}");
+        sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// 使用Array共享内存的进程
+fn worker_with_array(shared_array: &Array<i32>, process_id: i32) -> Result<(), SyncError> {
+    for i in 0..shared_array.len() {
+        shared_array.get_lock()?[i] += process_id; // 获取锁, 修改, 释放锁
+        println!("进程 {process_id} 修改数组索引 {i}");
+        sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+pub fn main() -> anyhow::Result<()> {
+    println!("=== 使用共享内存进行进程间通信 ===");
+
+    // 创建共享值（整数，初始值为0）: Value('i', 0)
+    let shared_value = Value::new(0i32)?;
+
+    // 创建共享数组（5个整数，初始值为0）: Array('i', 5)
+    let shared_array = Array::<i32>::new(5)?;
+
+    // 创建进程 and 启动所有进程: Process::start does both, in the same order
+    let mut processes = Vec::new();
+
+    // 使用Value的进程
+    for i in 0..2 {
+        let name = format!("Process-{}", i + 1);
+        processes.push(Process::start(name, || {
+            worker_with_value(&shared_value, i)
+        })?);
+    }
+
+    // 使用Array的进程
+    for i in 2..4 {
+        let name = format!("Process-{}", i + 1);
+        processes.push(Process::start(name, || {
+            worker_with_array(&shared_array, i)
+        })?);
+    }
+
+    // 等待所有进程完成
+    for p in &processes {
+        p.join()?;
+    }
+
+    // 输出最终结果
+    println!("最终共享值: {}", shared_value.value()?);
+    println!("最终共享数组: {}", shared_array.to_vec()?.py_repr());
+    Ok(())
+}
