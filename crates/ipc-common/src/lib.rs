@@ -7,12 +7,14 @@
 //!   timeouts.
 //! - [`ring`]: a ring of byte frames in shared memory, the transport of queues and pools.
 //! - [`remote`]: functions that forked workers call by number (the pool's tasks).
+//! - [`floor`]: the bare OS mechanisms, for benchmarks to compare against.
 //! - [`pyfmt`]: values printed the way Python prints them, so outputs match the notes.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment; the other crates forbid `unsafe`.
 #![allow(unsafe_code)]
 
 pub mod cli;
+pub mod floor;
 pub mod process;
 pub mod pyfmt;
 pub mod remote;
