@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Python multiprocessing side of `cargo run --release -p benchmark -- ipc`.
+
+Measures the same operations as the Rust benchmark, with CPython's multiprocessing and the
+`fork` start method, and prints one JSON object per line on stdout:
+    {"op": "<name>", "unit": "<unit>", "median": <float>, "runs": [<float>, ...]}
+Progress goes to stderr. Usage: bench_python.py [--quick] [op ...]
+The methods follow ../shared/reference/python-reference.md, Appendix 1.
+"""
+import json
+import multiprocessing as mp
+import statistics
+import sys
+import time
+
+ctx = mp.get_context("fork")
+pc = time.perf_counter
+QUICK = "--quick" in sys.argv
+REPS = 3 if QUICK else 5
+
+
+def scale(n):
+    return max(1, n // 10) if QUICK else n
+
+
+def report(op, unit, runs):
+    print(json.dumps({"op": op, "unit": unit, "median": statistics.median(runs), "runs": runs}), flush=True)
+
+
+def _empty():
+    pass
+
+
+def bench_spawn():
+    n = scale(200)
+    runs = []
+    for _ in range(REPS):
+        t0 = pc()
+        for _ in range(n):
+            p = ctx.Process(target=_empty)
+            p.start()
+            p.join()
+        runs.append((pc() - t0) / n * 1e6)
+    report("spawn", "us/process", runs)
+
+
+def _q_prod(q, n):
+    for i in range(n):
+        q.put(i)
+    q.put(None)
+
+
+def _q_cons(q, cnt):
+    c = 0
+    while True:
+        x = q.get()
+        if x is None:
+            break
+        c += 1
+    with cnt.get_lock():
+        cnt.value += c
+
+
+def bench_queue(nprod, ncons, op):
+    total = scale(100_000)
+    runs = []
+    for _ in range(REPS):
+        q = ctx.Queue()
+        cnt = ctx.Value("q", 0)
+        ps = [ctx.Process(target=_q_prod, args=(q, total // nprod)) for _ in range(nprod)]
+        cs = [ctx.Process(target=_q_cons, args=(q, cnt)) for _ in range(ncons)]
+        t0 = pc()
+        for p in cs + ps:
+            p.start()
+        for p in ps + cs:
+            p.join()
+        dt = pc() - t0
+        assert cnt.value == total, cnt.value
+        runs.append(total / dt)
+    report(op, "msgs/s", runs)
+
+
+def _echo(conn):
+    while True:
+        x = conn.recv()
+        if x is None:
+            break
+        conn.send(x)
+
+
+def bench_pipe():
+    n = scale(20_000)
+    runs = []
+    for _ in range(REPS):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=_echo, args=(b,))
+        p.start()
+        a.send(0)
+        a.recv()
+        t0 = pc()
+        for i in range(n):
+            a.send(i)
+            a.recv()
+        dt = pc() - t0
+        a.send(None)
+        p.join()
+        runs.append(dt / n * 1e6)
+    report("pipe_rtt", "us/round-trip", runs)
+
+
+def _inc(v, n):
+    for _ in range(n):
+        with v.get_lock():
+            v.value += 1
+
+
+def bench_value():
+    n = scale(1_000_000)
+    runs = []
+    for _ in range(REPS):
+        v = ctx.Value("i", 0)
+        ps = [ctx.Process(target=_inc, args=(v, n)) for _ in range(2)]
+        t0 = pc()
+        for p in ps:
+            p.start()
+        for p in ps:
+            p.join()
+        dt = pc() - t0
+        assert v.value == 2 * n, v.value
+        runs.append(dt / (2 * n) * 1e9)
+    report("value_inc", "ns/increment", runs)
+
+
+def _mset(d, n, conn):
+    t0 = pc()
+    for i in range(n):
+        d[i] = i
+    conn.send(pc() - t0)
+
+
+def bench_manager():
+    n = scale(10_000)
+    runs = []
+    for _ in range(REPS):
+        with ctx.Manager() as m:
+            d = m.dict()
+            a, b = ctx.Pipe()
+            p = ctx.Process(target=_mset, args=(d, n, b))
+            p.start()
+            dt = a.recv()
+            p.join()
+            assert len(d) == n
+        runs.append(dt / n * 1e6)
+    report("manager_set", "us/op", runs)
+
+
+def _dbl(x):
+    return x * 2
+
+
+def bench_pool():
+    n_map, n_imap = scale(100_000), scale(10_000)
+    map_runs, imap_runs = [], []
+    for _ in range(REPS):
+        with ctx.Pool(2) as pool:
+            t0 = pc()
+            r = pool.map(_dbl, range(n_map))
+            map_runs.append((pc() - t0) / n_map * 1e6)
+            assert r[-1] == 2 * (n_map - 1)
+            t0 = pc()
+            s = sum(pool.imap_unordered(_dbl, range(n_imap), chunksize=1))
+            imap_runs.append((pc() - t0) / n_imap * 1e6)
+            assert s == 2 * sum(range(n_imap))
+    report("pool_map", "us/task", map_runs)
+    report("pool_imap_unordered", "us/task", imap_runs)
+
+
+def _ev_child(go, conn, n):
+    for _ in range(n):
+        go.wait()
+        conn.send(pc())
+        conn.recv()
+
+
+def _sem_child(sem, conn, n):
+    for _ in range(n):
+        sem.acquire()
+        conn.send(pc())
+        conn.recv()
+
+
+def wake_latency(make, child, fire, reset):
+    n = scale(200)
+    runs = []
+    for _ in range(REPS):
+        obj = make()
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=child, args=(obj, b, n))
+        p.start()
+        lat = []
+        for _ in range(n):
+            time.sleep(0.002)
+            t0 = pc()
+            fire(obj)
+            t1 = a.recv()
+            reset(obj)
+            a.send(1)
+            lat.append((t1 - t0) * 1e6)
+        p.join()
+        runs.append(statistics.median(lat))
+    return runs
+
+
+def bench_event():
+    runs = wake_latency(ctx.Event, _ev_child, lambda e: e.set(), lambda e: e.clear())
+    report("event_wake", "us", runs)
+
+
+def bench_semaphore():
+    runs = wake_latency(lambda: ctx.Semaphore(0), _sem_child, lambda s: s.release(), lambda s: None)
+    report("semaphore_wake", "us", runs)
+
+
+def cpu_bound_task(n):
+    return sum(i * i for i in range(n))
+
+
+def bench_cpu():
+    runs = []
+    for _ in range(REPS):
+        t0 = pc()
+        assert cpu_bound_task(1_000_000) == 333332833333500000
+        runs.append((pc() - t0) * 1e3)
+    report("cpu_task", "ms/task", runs)
+
+
+BENCHES = {
+    "spawn": bench_spawn,
+    "queue_1_1": lambda: bench_queue(1, 1, "queue_1_1"),
+    "queue_2_2": lambda: bench_queue(2, 2, "queue_2_2"),
+    "pipe_rtt": bench_pipe,
+    "value_inc": bench_value,
+    "manager_set": bench_manager,
+    "pool": bench_pool,
+    "event_wake": bench_event,
+    "semaphore_wake": bench_semaphore,
+    "cpu_task": bench_cpu,
+}
+
+if __name__ == "__main__":
+    chosen = [a for a in sys.argv[1:] if not a.startswith("--")] or list(BENCHES)
+    for name in chosen:
+        print(f"python: {name} ...", file=sys.stderr, flush=True)
+        BENCHES[name]()
