@@ -60,6 +60,16 @@ pub enum ProcessError {
         /// The child's pid.
         pid: i32,
     },
+    /// The child ended unsuccessfully: see [`Process::join_ok`].
+    #[error("process {name} (pid {pid}) {}", describe_exit(*.exitcode))]
+    Failed {
+        /// The child's name.
+        name: String,
+        /// The child's pid.
+        pid: i32,
+        /// Its [exit code](Process#exit-codes): the exit status, or minus the signal number.
+        exitcode: i32,
+    },
     /// A system call failed.
     #[error("{call} failed for process {name:?}: {source}")]
     Os {
@@ -71,6 +81,18 @@ pub enum ProcessError {
         #[source]
         source: io::Error,
     },
+}
+
+/// "was killed by SIGKILL", "exited with status 3", "exited normally".
+pub fn describe_exit(exitcode: i32) -> String {
+    match exitcode {
+        0 => "exited normally".to_string(),
+        code if code > 0 => format!("exited with status {code}"),
+        code => match Signal::try_from(-code) {
+            Ok(sig) => format!("was killed by {sig}"),
+            Err(_) => format!("was killed by signal {}", -code),
+        },
+    }
 }
 
 /// What a child's closure may return; it decides the child's exit code.
@@ -201,6 +223,25 @@ impl Process {
             if let Some(code) = self.poll_exit(true)? {
                 return Ok(code);
             }
+        }
+    }
+
+    /// Waits like [`join`](Process::join), and turns an unsuccessful end into an error that
+    /// names the child and how it ended: `process P0 (pid 42) was killed by SIGKILL`. Use it
+    /// where a child's failure must not go unnoticed.
+    ///
+    /// # Errors
+    ///
+    /// [`ProcessError::Failed`] if the exit code is not 0; otherwise as for
+    /// [`join`](Process::join).
+    pub fn join_ok(&self) -> Result<(), ProcessError> {
+        match self.join()? {
+            0 => Ok(()),
+            exitcode => Err(ProcessError::Failed {
+                name: self.name.clone(),
+                pid: self.pid.as_raw(),
+                exitcode,
+            }),
         }
     }
 

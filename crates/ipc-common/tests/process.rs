@@ -56,6 +56,23 @@ fn exit_codes_follow_python() {
     assert_eq!(three.exitcode(), Some(3));
     let err = Process::start("err", || -> Result<(), String> { Err("no".into()) }).expect("s");
     assert_eq!(err.join().expect("join"), 1);
+    ok.join_ok().expect("a successful child is ok");
+    let failed = err.join_ok().expect_err("status 1 is a failure");
+    assert!(
+        failed.to_string().ends_with(") exited with status 1"),
+        "{failed}"
+    );
+    let killed = Process::start("victim", || sleep(10_000)).expect("start");
+    killed.kill().expect("kill");
+    let failed = killed.join_ok().expect_err("a kill is a failure");
+    assert!(
+        failed.to_string().starts_with("process victim (pid "),
+        "{failed}"
+    );
+    assert!(
+        failed.to_string().ends_with(") was killed by SIGKILL"),
+        "{failed}"
+    );
 }
 
 fn panic_reports_name_and_exits_1() {
