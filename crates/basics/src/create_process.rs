@@ -22,9 +22,9 @@ pub fn main() -> anyhow::Result<()> {
 
     println!("主进程继续执行...");
 
-    // 等待进程结束
-    process1.join()?;
-    process2.join()?;
+    // 等待进程结束 (join_ok: join, and report a child that died instead of finishing)
+    process1.join_ok()?;
+    process2.join_ok()?;
 
     println!("所有子进程执行完毕");
     Ok(())

@@ -26,7 +26,7 @@ pub fn main() -> anyhow::Result<()> {
     }
 
     for p in &processes {
-        p.join()?;
+        p.join_ok()?;
     }
 
     // 主进程中的列表: still empty, 子进程修改不会影响主进程

@@ -100,7 +100,7 @@ fn main_7_1() -> anyhow::Result<()> {
 
     // 等待所有进程完成
     for p in &processes {
-        p.join()?;
+        p.join_ok()?;
     }
 
     println!("所有进程完成");
