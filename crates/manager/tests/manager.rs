@@ -1,0 +1,234 @@
+//! Manager: appends and sets from several processes, stopping, a killed server, proxies
+//! inherited across fork, and the demo's complete output. Each test forks, so this is a
+//! `harness = false` program (see `ipc_common::testing`).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use ipc_common::Process;
+use manager::{Manager, ManagerError};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+fn pid_exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn list_appends_from_three_processes_none_lost() {
+    const N: u32 = 1000;
+    let manager = Manager::start().expect("start");
+    let list = manager.list::<(u32, u32)>().expect("list");
+    let workers: Vec<Process> = (0..3)
+        .map(|p| {
+            Process::start(format!("appender-{p}"), || {
+                for i in 0..N {
+                    list.append(&(p, i)).expect("append");
+                }
+            })
+            .expect("start")
+        })
+        .collect();
+    for w in &workers {
+        assert_eq!(w.join().expect("join"), 0);
+    }
+    let items = list.to_vec().expect("to_vec");
+    assert_eq!(items.len(), 3 * N as usize);
+    assert_eq!(list.len().expect("len"), 3 * N as usize);
+    let unique: BTreeSet<(u32, u32)> = items.iter().copied().collect();
+    assert_eq!(unique.len(), items.len(), "duplicated items");
+    for p in 0..3 {
+        let own: Vec<u32> = items
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, i)| *i)
+            .collect();
+        assert_eq!(
+            own,
+            (0..N).collect::<Vec<_>>(),
+            "process {p}'s items lost or reordered"
+        );
+    }
+}
+
+fn dict_sets_from_several_processes() {
+    let manager = Manager::start().expect("start");
+    let dict = manager.dict::<String, i64>().expect("dict");
+    assert!(dict.is_empty().expect("is_empty"));
+    let workers: Vec<Process> = (0..4i64)
+        .map(|p| {
+            Process::start(format!("setter-{p}"), || {
+                for i in 0..100 {
+                    dict.set(&format!("p{p}-{i}"), &(p * 1000 + i))
+                        .expect("set");
+                    dict.set(&"shared".to_string(), &p).expect("set shared");
+                }
+                assert_eq!(
+                    dict.get(&format!("p{p}-7")).expect("get"),
+                    Some(p * 1000 + 7)
+                );
+            })
+            .expect("start")
+        })
+        .collect();
+    for w in &workers {
+        assert_eq!(w.join().expect("join"), 0);
+    }
+    assert_eq!(dict.len().expect("len"), 401);
+    let items = dict.items().expect("items");
+    assert_eq!(items.len(), 401);
+    for p in 0..4 {
+        for i in 0..100 {
+            assert_eq!(
+                dict.get(&format!("p{p}-{i}")).expect("get"),
+                Some(p * 1000 + i)
+            );
+        }
+    }
+    assert!((0..4).contains(&dict.get(&"shared".to_string()).expect("get").expect("some")));
+    assert_eq!(dict.get(&"absent".to_string()).expect("get"), None);
+}
+
+fn proxies_inherited_across_fork_use_their_own_connection() {
+    let manager = Manager::start().expect("start");
+    let list = manager.list::<u32>().expect("list");
+    list.append(&0).expect("append"); // the parent's connection is now open
+    let child = Process::start("busy-child", || {
+        for i in 1..=2000 {
+            list.append(&i).expect("append");
+        }
+    })
+    .expect("start");
+    // Meanwhile the parent keeps using the same proxy: every reply must be its own.
+    let mut last = 0;
+    while child.is_alive() {
+        let len = list.len().expect("len");
+        assert!(len >= last && len <= 2001);
+        last = len;
+    }
+    assert_eq!(child.join().expect("join"), 0);
+    assert_eq!(
+        list.to_vec().expect("to_vec"),
+        (0..=2000).collect::<Vec<u32>>()
+    );
+}
+
+fn server_stops_when_manager_dropped() {
+    let manager = Manager::start().expect("start");
+    let dict = manager.dict::<u8, u8>().expect("dict");
+    dict.set(&1, &1).expect("set");
+    let pid = manager.pid();
+    assert!(pid_exists(pid));
+    let start = Instant::now();
+    drop(manager);
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "stopped by request, not by timeout"
+    );
+    assert!(
+        !pid_exists(pid),
+        "server {pid} still exists (or is a zombie)"
+    );
+    assert!(matches!(dict.get(&1), Err(ManagerError::ServerGone)));
+    let second = Manager::start().expect("start");
+    assert_eq!(second.shutdown().expect("shutdown"), 0);
+}
+
+fn request_after_server_killed_fails_fast() {
+    let manager = Manager::start().expect("start");
+    let dict = manager.dict::<u8, u8>().expect("dict");
+    let list = manager.list::<u8>().expect("list");
+    dict.set(&1, &1).expect("set"); // an open connection
+    kill(Pid::from_raw(manager.pid()), Signal::SIGKILL).expect("kill");
+    let start = Instant::now();
+    assert!(matches!(dict.set(&2, &2), Err(ManagerError::ServerGone)));
+    // A proxy that never connected, and requests from a child, fail the same way.
+    assert!(matches!(list.append(&1), Err(ManagerError::ServerGone)));
+    assert!(matches!(
+        manager.list::<u8>(),
+        Err(ManagerError::ServerGone)
+    ));
+    let child = Process::start("late", || {
+        assert!(matches!(dict.len(), Err(ManagerError::ServerGone)));
+    })
+    .expect("start");
+    assert_eq!(child.join().expect("join"), 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        start.elapsed()
+    );
+    let pid = manager.pid();
+    drop(manager);
+    assert!(!pid_exists(pid), "killed server {pid} not reaped");
+}
+
+fn demo_output_is_complete() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_manager"))
+        .output()
+        .expect("run demo");
+    assert!(out.status.success(), "demo failed: {out:?}");
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    assert_eq!(lines[0], "=== 使用Manager共享复杂数据 ===");
+    let mut done: Vec<&str> = lines[1..4].to_vec();
+    done.sort();
+    assert_eq!(
+        done,
+        [
+            "进程 0 完成数据修改",
+            "进程 1 完成数据修改",
+            "进程 2 完成数据修改"
+        ]
+    );
+    assert_eq!(
+        lines[4],
+        "最终共享字典: {0: '数据来自进程0', 1: '数据来自进程1', 2: '数据来自进程2'}"
+    );
+    let list = lines[5]
+        .strip_prefix("最终共享列表: ['")
+        .and_then(|rest| rest.strip_suffix("']"))
+        .unwrap_or_else(|| panic!("list line: {}", lines[5]));
+    let items: Vec<&str> = list.split("', '").collect();
+    let mut sorted = items.clone();
+    sorted.sort();
+    let expected: Vec<String> = (0..3)
+        .flat_map(|p| (0..3).map(move |i| format!("进程{p}_项目{i}")))
+        .collect();
+    assert_eq!(sorted, expected, "items lost or duplicated: {}", lines[5]);
+    for p in 0..3 {
+        let own: Vec<String> = items
+            .iter()
+            .filter(|s| s.starts_with(&format!("进程{p}_")))
+            .map(|s| s.to_string())
+            .collect();
+        let want: Vec<String> = (0..3).map(|i| format!("进程{p}_项目{i}")).collect();
+        assert_eq!(own, want, "process {p}'s items out of order");
+    }
+}
+
+fn main() {
+    ipc_common::testing::run(&[
+        (
+            "list_appends_from_three_processes_none_lost",
+            list_appends_from_three_processes_none_lost,
+        ),
+        (
+            "dict_sets_from_several_processes",
+            dict_sets_from_several_processes,
+        ),
+        (
+            "proxies_inherited_across_fork_use_their_own_connection",
+            proxies_inherited_across_fork_use_their_own_connection,
+        ),
+        (
+            "server_stops_when_manager_dropped",
+            server_stops_when_manager_dropped,
+        ),
+        (
+            "request_after_server_killed_fails_fast",
+            request_after_server_killed_fails_fast,
+        ),
+        ("demo_output_is_complete", demo_output_is_complete),
+    ]);
+}
