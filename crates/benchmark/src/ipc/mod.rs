@@ -1,0 +1,5 @@
+//! `benchmark ipc`.
+
+pub fn main() -> anyhow::Result<()> {
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! The 10.1 tasks: exact results, and a CPU task that really computes (its time grows with n).
+
+use std::time::{Duration, Instant};
+
+use benchmark::{cpu_bound_task, io_bound_task};
+
+#[test]
+fn cpu_task_is_exact() {
+    assert_eq!(cpu_bound_task(0), 0);
+    assert_eq!(cpu_bound_task(1_000_000), 333_332_833_333_500_000);
+    // Past u64: Python's integers do not overflow, and neither does the u128 sum.
+    assert_eq!(cpu_bound_task(10_000_000), 333_333_283_333_335_000_000);
+}
+
+/// The fastest of five runs of the task.
+fn fastest(n: u64) -> Duration {
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(cpu_bound_task(std::hint::black_box(n)));
+            t.elapsed()
+        })
+        .min()
+        .expect("five runs")
+}
+
+#[test]
+fn cpu_task_time_grows_with_n() {
+    // A loop folded into its closed form takes the same ~20 ns for any n; a real one takes
+    // ten times longer for ten times the squares. Allow a factor 4 for noise.
+    let (small, large) = (fastest(1_000_000), fastest(10_000_000));
+    assert!(
+        large > small * 4,
+        "n = 10^6 took {small:?}, n = 10^7 took {large:?}: the loop does not scale with n"
+    );
+}
+
+#[test]
+fn io_task_sleeps_and_says_so() {
+    let t = Instant::now();
+    assert_eq!(io_bound_task(0.1), "休眠了 0.1 秒");
+    assert!(t.elapsed() >= Duration::from_millis(100));
+}
