@@ -16,6 +16,7 @@ use std::time::Duration;
 use anyhow::ensure;
 use ipc_common::cli::{Program, sections};
 use ipc_common::{Event, Lock, Process};
+use nix::sys::signal::Signal;
 
 /// How long a process waits at the rendezvous for its partner before giving up on it.
 const RENDEZVOUS: Duration = Duration::from_secs(10);
@@ -120,8 +121,13 @@ fn deadlock_case(lock1: &Lock, lock2: &Lock) -> anyhow::Result<()> {
 
     if p1.is_alive() || p2.is_alive() {
         println!("检测到可能死锁，终止进程");
-        p1.terminate()?;
-        p2.terminate()?;
+        // Our locks are robust: the first to die would hand its lock to the other, which would
+        // run on. So stop both first; then end them with SIGKILL (kill()), the one signal that
+        // ends a stopped process (SIGTERM, terminate(), would wait for a SIGCONT).
+        p1.signal(Signal::SIGSTOP)?;
+        p2.signal(Signal::SIGSTOP)?;
+        p1.kill()?;
+        p2.kill()?;
         p1.join()?;
         p2.join()?;
     }
