@@ -1,0 +1,88 @@
+//! A custom process "class" in Rust: the [`Worker`] trait (note 8.1, 继承Process类).
+//!
+//! In Python, a class derived from `multiprocessing.Process` overrides `run()`, and
+//! `start()` runs that method in a new process. In Rust, a type implements [`Worker`]: its
+//! [`run`](Worker::run) is the child's entry point, [`process_task`](Worker::process_task)
+//! handles one task, and [`start`](Worker::start) forks a child that calls `run` on the
+//! child's own copy of the value.
+//!
+//! The value is *moved* into the child: as in Python, whatever `run` changes in its fields
+//! (a `running` flag, a counter) changes in the child's copy only, never in the parent's.
+//! Talk to a running worker through queues, as the demo does.
+
+use ipc_common::{Process, ProcessError};
+
+/// A process with its own entry point: Python's subclass of `multiprocessing.Process`.
+///
+/// # Example
+///
+/// ```
+/// use custom_worker::Worker;
+/// use queue::Queue;
+///
+/// /// Squares numbers until it gets `None`.
+/// struct Squarer<'q> {
+///     tasks: &'q Queue<Option<u64>>,
+///     results: &'q Queue<u64>,
+/// }
+///
+/// impl Worker for Squarer<'_> {
+///     type Task = u64;
+///     type Output = u64;
+///
+///     fn run(&mut self) -> anyhow::Result<()> {
+///         while let Some(n) = self.tasks.get()? {
+///             let square = self.process_task(&n)?;
+///             self.results.put(&square)?;
+///         }
+///         Ok(())
+///     }
+///
+///     fn process_task(&mut self, n: &u64) -> anyhow::Result<u64> {
+///         n.checked_mul(*n).ok_or_else(|| anyhow::anyhow!("{n} squared overflows"))
+///     }
+/// }
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let (tasks, results) = (Queue::new(0)?, Queue::new(0)?);
+/// let worker = Squarer { tasks: &tasks, results: &results }.start("squarer")?;
+/// tasks.put(&Some(7))?;
+/// tasks.put(&None)?;
+/// assert_eq!(results.get()?, 49);
+/// worker.join_ok()?;
+/// # Ok(()) }
+/// ```
+pub trait Worker {
+    /// One task the worker takes.
+    type Task;
+    /// What processing one task gives.
+    type Output;
+
+    /// The process's entry point (Python's overridden `run()`). It runs in the child; an
+    /// `Err` is printed on stderr and ends the child with exit code 1.
+    ///
+    /// # Errors
+    ///
+    /// Whatever ends the worker unsuccessfully.
+    fn run(&mut self) -> anyhow::Result<()>;
+
+    /// Processes one task (called by [`run`](Worker::run)).
+    ///
+    /// # Errors
+    ///
+    /// A task that cannot be processed.
+    fn process_task(&mut self, task: &Self::Task) -> anyhow::Result<Self::Output>;
+
+    /// Starts a child process named `name` that runs [`run`](Worker::run) on its copy of
+    /// `self` (Python's `start()`); returns the child's handle.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Process::start`].
+    fn start(mut self, name: impl Into<String>) -> Result<Process, ProcessError>
+    where
+        Self: Sized,
+    {
+        Process::start(name, move || self.run())
+    }
+}
