@@ -9,8 +9,14 @@
 //! The value is *moved* into the child: as in Python, whatever `run` changes in its fields
 //! (a `running` flag, a counter) changes in the child's copy only, never in the parent's.
 //! Talk to a running worker through queues, as the demo does.
+//!
+//! [`Value`] is the note's kind of task: a Python value that is an int or a string.
 
+use std::fmt;
+
+use ipc_common::pyfmt::PyRepr;
 use ipc_common::{Process, ProcessError};
+use serde::{Deserialize, Serialize};
 
 /// A process with its own entry point: Python's subclass of `multiprocessing.Process`.
 ///
@@ -84,5 +90,48 @@ pub trait Worker {
         Self: Sized,
     {
         Process::start(name, move || self.run())
+    }
+}
+
+/// An int or a string, as in the note's task list `[1, 2, 3, "hello", ...]`: JSON numbers and
+/// strings decode to it (`#[serde(untagged)]`). [`Display`](fmt::Display) shows it as Python's
+/// `str()` does, [`PyRepr`] as `repr()` does (strings quoted).
+///
+/// ```
+/// use custom_worker::Value;
+/// use ipc_common::pyfmt::PyRepr;
+///
+/// let tasks: Vec<Value> = serde_json::from_str(r#"[1, "hello"]"#)?;
+/// assert_eq!(tasks, [Value::Int(1), Value::Str("hello".into())]);
+/// assert_eq!(format!("处理任务: {}", tasks[1]), "处理任务: hello");
+/// assert_eq!((0, &tasks[1], "HELLO").py_repr(), "(0, 'hello', 'HELLO')");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Value {
+    /// A Python `int` (64 bits here).
+    Int(i64),
+    /// A Python `str`.
+    Str(String),
+}
+
+/// `str(value)`: `1`, `hello` (unquoted).
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Str(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// `repr(value)`: `1`, `'hello'` (quoted).
+impl PyRepr for Value {
+    fn write_repr(&self, out: &mut String) {
+        match self {
+            Value::Int(n) => n.write_repr(out),
+            Value::Str(s) => s.write_repr(out),
+        }
     }
 }

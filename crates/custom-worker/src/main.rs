@@ -1,57 +1,15 @@
 //! Note 8.1: 继承Process类 (a custom process class: the `Worker` trait).
 
-use std::fmt;
 use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use custom_worker::Worker;
+use custom_worker::{Value, Worker};
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
 use ipc_common::pyfmt::PyRepr;
 use queue::{Queue, QueueError};
-use serde::{Deserialize, Serialize};
-
-/// A task or a result: the note's task list mixes ints and strings.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(untagged)]
-enum Value {
-    Int(i64),
-    Str(String),
-}
-
-impl From<i64> for Value {
-    fn from(n: i64) -> Self {
-        Value::Int(n)
-    }
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Str(s.to_string())
-    }
-}
-
-/// `str(value)`: what `print(f"{task}")` shows (`hello`, unquoted).
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Int(n) => write!(f, "{n}"),
-            Value::Str(s) => write!(f, "{s}"),
-        }
-    }
-}
-
-/// `repr(value)`: how it shows inside a tuple (`'hello'`, quoted).
-impl PyRepr for Value {
-    fn write_repr(&self, out: &mut String) {
-        match self {
-            Value::Int(n) => n.write_repr(out),
-            Value::Str(s) => s.write_repr(out),
-        }
-    }
-}
 
 /// 自定义进程类
 ///
@@ -136,17 +94,9 @@ fn custom_worker_demo() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
 
     // 添加任务到队列
-    let tasks: [Value; 9] = [
-        1.into(),
-        2.into(),
-        3.into(),
-        "hello".into(),
-        "world".into(),
-        4.into(),
-        5.into(),
-        "python".into(),
-        6.into(),
-    ];
+    // (the note's list as it is written in Python, read as JSON into `Value`s)
+    let tasks: Vec<Value> =
+        serde_json::from_str(r#"[1, 2, 3, "hello", "world", 4, 5, "python", 6]"#)?;
     for task in &tasks {
         task_queue.put(&Some(task.clone()))?;
     }
