@@ -158,8 +158,8 @@ fn deadlock_demo() -> anyhow::Result<()> {
         worker_with_timeout(&lock2, &lock1, "D", D_TIMEOUT, (&d_holds, &c_holds))
     })?;
 
-    p3.join()?;
-    p4.join()?;
+    p3.join_ok()?;
+    p4.join_ok()?;
 
     println!("所有进程完成");
     Ok(())

@@ -48,9 +48,9 @@ fn event_demo() -> anyhow::Result<()> {
 
     // 等待所有进程完成
     for w in &waiters {
-        w.join()?;
+        w.join_ok()?;
     }
-    setter_process.join()?;
+    setter_process.join_ok()?;
 
     println!("所有进程完成");
     Ok(())

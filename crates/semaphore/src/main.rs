@@ -56,7 +56,7 @@ fn semaphore_demo() -> anyhow::Result<()> {
 
     // 等待所有进程完成
     for p in &processes {
-        p.join()?;
+        p.join_ok()?;
     }
 
     println!("所有进程完成");

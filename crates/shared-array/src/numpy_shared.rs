@@ -70,8 +70,7 @@ pub fn main() -> anyhow::Result<()> {
 
     // 等待所有进程完成
     for p in &processes {
-        let code = p.join()?;
-        anyhow::ensure!(code == 0, "{} exited with code {code}", p.name());
+        p.join_ok()?;
     }
 
     println!();

@@ -44,7 +44,7 @@ pub fn main() -> anyhow::Result<()> {
         )?);
     }
     for p in &processes {
-        p.join()?;
+        p.join_ok()?;
     }
 
     println!("主进程中的计数器: {}", GLOBAL_COUNTER.load(SeqCst)); // 仍然是0！
@@ -60,7 +60,7 @@ pub fn main() -> anyhow::Result<()> {
         processes.push(Process::start(name, || correct_worker(&shared_counter))?);
     }
     for p in &processes {
-        p.join()?;
+        p.join_ok()?;
     }
 
     println!("主进程中的共享计数器: {}", shared_counter.value()?);

@@ -61,7 +61,7 @@ pub fn main() -> anyhow::Result<()> {
 
     // 等待所有进程完成
     for p in &processes {
-        p.join()?;
+        p.join_ok()?;
     }
 
     // 输出最终结果
