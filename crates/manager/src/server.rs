@@ -120,7 +120,14 @@ impl Client {
                     self.closed = true;
                     return;
                 }
-                Ok(n) => self.input.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.input.extend_from_slice(&chunk[..n]);
+                    // A short read drained the socket: skip the read that would say WouldBlock
+                    // (poll reports anything that arrives later).
+                    if n < chunk.len() {
+                        return;
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
