@@ -3,7 +3,9 @@
 SECTIONS=(
   "basics:1.1 1.2 2.1 2.2"
   "queue:3.1"
+  "pipe:3.2"
   "shm:3.3 9.1"
+  "manager:3.4"
   "lock:4.1"
   "semaphore:4.2"
   "event:4.3"

@@ -52,8 +52,7 @@ fn manager_demo() -> anyhow::Result<()> {
 
         // 等待所有进程完成
         for p in &processes {
-            let code = p.join()?;
-            anyhow::ensure!(code == 0, "{} exited with {code}", p.name());
+            p.join_ok()?;
         }
 
         // 输出共享数据

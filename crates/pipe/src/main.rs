@@ -47,8 +47,7 @@ fn pipe_demo() -> anyhow::Result<()> {
     println!("父进程收到: {response}");
 
     // 等待子进程结束
-    let code = process.join()?;
-    anyhow::ensure!(code == 0, "child {} exited with {code}", process.name());
+    process.join_ok()?;
 
     // 关闭父进程连接
     parent_conn.close();
