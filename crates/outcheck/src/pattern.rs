@@ -139,9 +139,12 @@ impl Pattern {
         self.match_with(text, &mut Vec::new(), &mut |_| true)
     }
 
-    /// Whether the pattern is exactly one `[KIND]` or `[KIND:label]` placeholder.
+    /// Whether the pattern is exactly one placeholder: `[KIND]`, `[KIND:label]` or `[..]`.
     pub(crate) fn is_single_slot(&self) -> bool {
-        matches!(self.segments.as_slice(), [Segment::Slot { .. } | Segment::Any])
+        matches!(
+            self.segments.as_slice(),
+            [Segment::Slot { .. } | Segment::Any]
+        )
     }
 
     /// The set of kinds (as bits of [`Kind::bit`]) that carry a label in this line.
