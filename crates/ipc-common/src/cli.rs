@@ -38,6 +38,7 @@ pub struct Program {
 /// (exit 2). A program that returns an error stops the run: the error goes to stderr and the
 /// exit code is 1.
 pub fn sections(crate_name: &str, programs: &[Program]) -> ExitCode {
+    quiet_on_broken_pipe();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let chosen: Vec<&Program> = match args.as_slice() {
         [] => programs.iter().collect(),
@@ -61,6 +62,15 @@ pub fn sections(crate_name: &str, programs: &[Program]) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Lets `SIGPIPE` end the program, as it ends `cat` or `grep`: `cargo run -p monitor | head`
+/// then stops quietly instead of panicking in `println!` (Rust ignores `SIGPIPE` by default).
+/// Children started later inherit it.
+fn quiet_on_broken_pipe() {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SigDfl installs no handler code; it only restores the kernel's default action.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
 }
 
 /// The usage text: how to call the binary, and one line per program.

@@ -1,6 +1,6 @@
 //! 7.1 获取进程状态和信息
 //!
-//! psutil's role is played by sysinfo. One difference from the note's program, which is an
+//! psutil's role is played by sysinfo ([`monitor::Monitor`]). One difference from the note's program, which is an
 //! erratum there: the note builds a new `psutil.Process` at every call, and a new object's
 //! first `cpu_percent()` is always `0.0`, so the note can only ever print `CPU: 0.0%`. Here one
 //! `System` follows the children for the whole run, so each block shows the CPU used since the
@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
 use ipc_common::pyfmt::PyRepr;
+use monitor::Monitor;
 use nix::unistd::getpid;
-use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
 
 /// 长时间运行的任务
 fn long_running_task(process_id: usize, duration: u64) {
@@ -35,41 +35,22 @@ fn long_running_task(process_id: usize, duration: u64) {
     println!("进程 {process_id} 完成");
 }
 
-/// psutil's name for a process state.
-fn status_name(status: ProcessStatus) -> &'static str {
-    match status {
-        ProcessStatus::Run => "running",
-        ProcessStatus::Sleep => "sleeping",
-        ProcessStatus::Idle => "idle",
-        ProcessStatus::Stop => "stopped",
-        ProcessStatus::Zombie => "zombie",
-        ProcessStatus::Tracing => "tracing-stop",
-        ProcessStatus::Dead => "dead",
-        ProcessStatus::UninterruptibleDiskSleep => "disk-sleep",
-        _ => "unknown",
-    }
-}
-
-/// 监控进程状态: `system` keeps each child's previous sample, so CPU % covers the time since.
-fn monitor_processes(system: &mut System, processes: &[Process]) {
+/// 监控进程状态: `monitor` keeps each child's previous sample, so CPU % covers the time since.
+fn monitor_processes(monitor: &mut Monitor, processes: &[Process]) {
     println!("\n=== 进程监控 ===");
-    let pids: Vec<Pid> = processes
-        .iter()
-        .map(|p| Pid::from_u32(p.pid() as u32))
-        .collect();
-    let what = ProcessRefreshKind::nothing().with_cpu().with_memory();
-    system.refresh_processes_specifics(ProcessesToUpdate::Some(&pids), true, what);
+    let pids: Vec<i32> = processes.iter().map(Process::pid).collect();
+    let samples = monitor.sample(&pids);
 
-    for (i, process) in processes.iter().enumerate() {
+    for (i, (process, sample)) in processes.iter().zip(samples).enumerate() {
         if process.is_alive() {
             // 获取进程信息
-            match system.process(Pid::from_u32(process.pid() as u32)) {
-                Some(proc) => println!(
+            match sample {
+                Some(s) => println!(
                     "进程 {i} (PID: {}): CPU: {:.1}%, 内存: {:.1}MB, 状态: {}",
                     process.pid(),
-                    proc.cpu_usage(),
-                    proc.memory() as f64 / 1024.0 / 1024.0,
-                    status_name(proc.status()),
+                    s.cpu_percent,
+                    s.rss_mb,
+                    s.status,
                 ),
                 None => println!("进程 {i}: 无法获取状态信息"),
             }
@@ -90,11 +71,11 @@ fn main_7_1() -> anyhow::Result<()> {
             long_running_task(i, duration)
         })?);
     }
-    let mut system = System::new()?;
+    let mut monitor = Monitor::new()?;
 
     // 监控进程
     for _ in 0..5 {
-        monitor_processes(&mut system, &processes);
+        monitor_processes(&mut monitor, &processes);
         sleep(Duration::from_secs(1));
     }
 
@@ -104,7 +85,7 @@ fn main_7_1() -> anyhow::Result<()> {
     }
 
     println!("所有进程完成");
-    monitor_processes(&mut system, &processes);
+    monitor_processes(&mut monitor, &processes);
     Ok(())
 }
 
