@@ -15,6 +15,9 @@
 //!   orphans.
 //! - **It is always reaped**: [`Process::join`] reaps it; dropping a handle of a running child
 //!   terminates it (see [Dropping a handle](Process#dropping-a-handle)).
+//! - **It carries its name**: the child's command name (`/proc/PID/comm`, what `ps`, `top` and
+//!   `pgrep` show) becomes the name given to [`Process::start`], cut to 15 bytes, so a user
+//!   who wants to stop one child, or a test that kills one, can tell the children apart.
 //!
 //! # Forking safely
 //!
@@ -404,6 +407,7 @@ where
     if getppid() != parent {
         std::process::exit(1);
     }
+    set_comm(name);
     let label = format!("process {name} (pid {})", getpid());
     panic::set_hook(Box::new(move |info| {
         let msg = info
@@ -423,6 +427,18 @@ where
     };
     // `exit` flushes stdout; no destructor of the parent's copied values runs here.
     std::process::exit(code)
+}
+
+/// Shows `name` as this process's command name (`ps -o comm`): the kernel keeps 15 bytes, so
+/// it is cut there, at a character boundary. A name with a NUL byte is left out.
+fn set_comm(name: &str) {
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    if let Ok(comm) = std::ffi::CString::new(&name[..end]) {
+        let _ = nix::sys::prctl::set_name(&comm);
+    }
 }
 
 /// The number of threads of this process.

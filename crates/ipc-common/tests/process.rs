@@ -246,8 +246,33 @@ fn closures_may_borrow_and_children_see_shared_memory() {
     std::io::stdout().flush().expect("flush");
 }
 
+/// Exits 0 if this process's command name is `expected`, 1 if not.
+fn comm_is(expected: &str) -> i32 {
+    let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+    i32::from(comm.trim_end_matches('\n') != expected)
+}
+
+fn children_carry_their_names() {
+    for (name, comm) in [
+        ("P0", "P0"),
+        ("WorkerProcess-10", "WorkerProcess-1"),
+        // 3 bytes a character: 15 bytes are 5 characters, cut at a boundary.
+        ("生产者进程甲乙", "生产者进程"),
+        ("半个字符ab", "半个字符ab"),
+        ("abcd半个字符", "abcd半个字"),
+    ] {
+        let child = Process::start(name, || exit_with(comm_is(comm))).expect("start");
+        assert_eq!(
+            child.join().expect("join"),
+            0,
+            "comm of {name:?} is not {comm:?}"
+        );
+    }
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        ("children_carry_their_names", children_carry_their_names),
         ("exit_codes_follow_python", exit_codes_follow_python),
         (
             "panic_reports_name_and_exits_1",
