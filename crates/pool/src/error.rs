@@ -30,8 +30,14 @@ pub enum PoolError {
     },
     /// The worker process running the task died before it returned a result (killed by a
     /// signal, or it called `exit`). The pool starts a replacement; other tasks are not lost.
-    #[error("worker process {pid} died while running this task ({})", Death(*signal, *exitcode))]
+    #[error(
+        "worker process {name} (pid {pid}) died while running this task ({})",
+        Death(*signal, *exitcode)
+    )]
     WorkerDied {
+        /// The dead worker's name (`PoolWorker-3`: the third worker the pool started), which
+        /// is also its command name in `ps`.
+        name: String,
         /// The dead worker's pid.
         pid: i32,
         /// The signal that killed it, if a signal did.

@@ -682,6 +682,7 @@ fn check_workers(shared: &Shared, st: &mut State) -> Result<(), PoolError> {
             lost.push((
                 chunk,
                 PoolError::WorkerDied {
+                    name: w.name().to_string(),
                     pid: w.pid(),
                     signal,
                     exitcode,

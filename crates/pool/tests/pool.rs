@@ -131,10 +131,12 @@ fn killed_worker_fails_its_task_only() {
     let err = hanging.get().expect_err("its worker was killed");
     match err {
         PoolError::WorkerDied {
+            ref name,
             pid: died,
             signal,
             exitcode,
         } => {
+            assert!(name.starts_with("PoolWorker-"), "worker name {name:?}");
             assert_eq!(died, pid);
             assert_eq!(signal, Some(Signal::SIGKILL));
             assert_eq!(exitcode, -9);
@@ -160,12 +162,15 @@ fn killed_worker_fails_its_task_only() {
 
 fn err_text_names_death(pid: i32) -> bool {
     let e = PoolError::WorkerDied {
+        name: "PoolWorker-2".to_string(),
         pid,
         signal: Some(Signal::SIGKILL),
         exitcode: -9,
     };
     e.to_string()
-        == format!("worker process {pid} died while running this task (killed by SIGKILL)")
+        == format!(
+            "worker process PoolWorker-2 (pid {pid}) died while running this task (killed by SIGKILL)"
+        )
 }
 
 fn get_timeout_is_honoured() {
