@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
-use pipe::Connection;
+use pipe::{Connection, PipeError};
 
 /// 子进程函数，通过管道通信
 fn child_process(mut conn: Connection<String>, process_id: &str) -> anyhow::Result<()> {
@@ -24,6 +24,19 @@ fn child_process(mut conn: Connection<String>, process_id: &str) -> anyhow::Resu
     Ok(())
 }
 
+/// The child's end is closed before it replied: it died (killed, say). Python's recv() raises
+/// EOFError here; we also join the child and say which process died and how
+/// (`process Child-1 (pid 42) was killed by SIGKILL`).
+fn report_death<T>(result: Result<T, PipeError>, child: &Process) -> anyhow::Result<T> {
+    match result {
+        Err(PipeError::Closed) => {
+            child.join_ok()?;
+            Err(PipeError::Closed.into())
+        }
+        other => Ok(other?),
+    }
+}
+
 fn pipe_demo() -> anyhow::Result<()> {
     println!("=== 使用Pipe进行进程间通信 ===");
 
@@ -40,10 +53,13 @@ fn pipe_demo() -> anyhow::Result<()> {
     let process = Process::start("Child-1", move || child_process(child_conn, "Child-1"))?;
 
     // 父进程向子进程发送消息
-    parent_conn.send(&"Hello from parent!".to_string())?;
+    report_death(
+        parent_conn.send(&"Hello from parent!".to_string()),
+        &process,
+    )?;
 
     // 父进程接收子进程的响应
-    let response = parent_conn.recv()?;
+    let response = report_death(parent_conn.recv(), &process)?;
     println!("父进程收到: {response}");
 
     // 等待子进程结束

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
-use queue::Queue;
+use queue::{Queue, QueueError};
 
 /// What travels on the queue: a product, or `None`, the stop signal (结束信号).
 type Item = Option<String>;
@@ -53,6 +53,24 @@ fn consumer(queue: &Queue<Item>, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Puts one stop signal (None). A full queue waits for a consumer to make room; if every
+/// consumer has died, nobody ever will, so the dead consumers are reported instead of
+/// waiting forever.
+fn put_stop(queue: &Queue<Item>, consumers: &[Process]) -> anyhow::Result<()> {
+    loop {
+        match queue.put_timeout(&None, Duration::from_millis(100)) {
+            Err(QueueError::Full) if consumers.iter().any(Process::is_alive) => continue,
+            Err(QueueError::Full) => {
+                for c in consumers {
+                    c.join_ok()?;
+                }
+                anyhow::bail!("the queue is full and every consumer has ended");
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn queue_demo() -> anyhow::Result<()> {
     // 创建队列
     let queue = &Queue::<Item>::new(10)?;
@@ -70,9 +88,13 @@ fn queue_demo() -> anyhow::Result<()> {
         .map(|i| start("C", i, consumer))
         .collect::<Result<_, _>>()?;
 
-    // 等待生产者完成
+    // 等待生产者完成. A producer that died (killed, say) is reported at the end: the
+    // consumers still get their stop signals and consume what was produced, and nobody hangs.
+    let mut failure = None;
     for p in &producers {
-        p.join_ok()?;
+        if let Err(e) = p.join_ok() {
+            failure.get_or_insert(e);
+        }
     }
 
     // 发送结束信号 — where this edition differs from the note. There, each producer puts a
@@ -82,12 +104,15 @@ fn queue_demo() -> anyhow::Result<()> {
     // parent puts the stop signals once every producer has finished: one None per consumer,
     // queued behind every product, so all 10 products are consumed in every run.
     for _ in &consumers {
-        queue.put(&None)?;
+        put_stop(queue, &consumers)?;
     }
 
     // 等待消费者完成
     for c in &consumers {
         c.join_ok()?;
+    }
+    if let Some(e) = failure {
+        return Err(e.into());
     }
 
     println!("所有进程执行完毕");
