@@ -1,0 +1,82 @@
+//! The Python column: `scripts/bench_python.py` run as a child process, one JSON line per
+//! operation on its stdout.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// What the Python side measured, or why there is no Python column.
+pub struct Python {
+    /// Median per operation name (`spawn`, `queue_1_1`, ...), in the script's units.
+    pub medians: HashMap<String, f64>,
+    /// `Python 3.11.7`, or why nothing was measured.
+    pub version: String,
+    /// Set when the Python column is "n/a": why.
+    pub missing: Option<String>,
+}
+
+impl Python {
+    /// The median of `op`, if the script measured it.
+    pub fn get(&self, op: &str) -> Option<f64> {
+        self.medians.get(op).copied()
+    }
+
+    fn missing(why: String) -> Python {
+        Python {
+            medians: HashMap::new(),
+            version: "n/a".into(),
+            missing: Some(why),
+        }
+    }
+}
+
+/// `scripts/bench_python.py`, looked for under the workspace this crate was built in, then
+/// under the current directory.
+fn script() -> Option<PathBuf> {
+    let from_manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/bench_python.py");
+    let from_cwd = PathBuf::from("scripts/bench_python.py");
+    [from_manifest, from_cwd].into_iter().find(|p| p.is_file())
+}
+
+/// Runs the script (its progress goes to our stderr) and collects its medians. Never fails:
+/// a missing `python3` or script gives an empty result that says why. Setting
+/// `BENCHMARK_NO_PYTHON` skips it (for quick runs of our side only).
+pub fn run() -> Python {
+    if std::env::var_os("BENCHMARK_NO_PYTHON").is_some() {
+        return Python::missing("skipped: BENCHMARK_NO_PYTHON is set".into());
+    }
+    let Some(script) = script() else {
+        return Python::missing("scripts/bench_python.py not found".into());
+    };
+    let version = match Command::new("python3").arg("--version").output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Err(e) => return Python::missing(format!("python3 could not be run: {e}")),
+    };
+    let out = match Command::new("python3")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => return Python::missing(format!("python3 could not be run: {e}")),
+    };
+    if !out.status.success() {
+        return Python::missing(format!("{} failed: {}", script.display(), out.status));
+    }
+    let mut medians = HashMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if let (Some(op), Some(median)) = (v["op"].as_str(), v["median"].as_f64()) {
+            medians.insert(op.to_string(), median);
+        }
+    }
+    Python {
+        medians,
+        version,
+        missing: None,
+    }
+}
