@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use custom_worker::{Value, Worker};
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
+use ipc_common::process::join_all;
 use ipc_common::pyfmt::PyRepr;
 use queue::{Queue, QueueError};
 
@@ -119,10 +120,10 @@ fn custom_worker_demo() -> anyhow::Result<()> {
         }
     }
 
-    // 等待所有工作进程结束
-    for worker in &workers {
-        worker.join_ok()?;
-    }
+    // 等待所有工作进程结束. A worker that died (killed, say) took its task with it: the loop
+    // above gave up after 5 s without that result, and join_all names the dead worker
+    // (`process WorkerProcess-1 (pid 42) was killed by SIGKILL`) once the others have ended.
+    join_all(&workers)?;
 
     println!();
     println!("所有任务完成!");

@@ -98,6 +98,41 @@ pub fn describe_exit(exitcode: i32) -> String {
     }
 }
 
+/// Joins every process in `processes`, in order, and then returns the first failure among
+/// them ([`Process::join_ok`]'s error), if any.
+///
+/// Unlike a loop of `join_ok()?`, a child that died does not cut the wait short: its siblings
+/// still finish their work (and are not terminated by their handles' [`Drop`] on the early
+/// return) before the death is reported.
+///
+/// ```
+/// use ipc_common::{Process, process::join_all};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let workers = [
+///     Process::start("W0", || {})?,
+///     Process::start("W1", || -> Result<(), &str> { Err("no luck") })?,
+///     Process::start("W2", || {})?,
+/// ];
+/// let err = join_all(&workers).expect_err("W1 failed");
+/// assert!(err.to_string().starts_with("process W1 (pid "));
+/// assert!(workers.iter().all(|w| w.exitcode().is_some())); // all three were waited for
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// The first [`ProcessError`] in `processes`' order.
+pub fn join_all<'a>(processes: impl IntoIterator<Item = &'a Process>) -> Result<(), ProcessError> {
+    let mut first = None;
+    for p in processes {
+        if let Err(e) = p.join_ok() {
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
 /// What a child's closure may return; it decides the child's exit code.
 ///
 /// `()` exits with 0. `Result<(), E>` exits with 0 for `Ok`, and for `Err(e)` prints

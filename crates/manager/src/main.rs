@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
+use ipc_common::process::join_all;
 use ipc_common::pyfmt::{Dict, PyRepr};
 use manager::{DictProxy, ListProxy, Manager};
 
@@ -50,10 +51,8 @@ fn manager_demo() -> anyhow::Result<()> {
             processes.push(p);
         }
 
-        // 等待所有进程完成
-        for p in &processes {
-            p.join_ok()?;
-        }
+        // 等待所有进程完成 (all of them, even if one died; then the death is reported)
+        join_all(&processes)?;
 
         // 输出共享数据
         // Python prints the dict in insertion order, which is the order in which the three

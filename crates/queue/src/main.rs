@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
+use ipc_common::process::join_all;
 use queue::{Queue, QueueError};
 
 /// What travels on the queue: a product, or `None`, the stop signal (结束信号).
@@ -89,13 +90,8 @@ fn queue_demo() -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
 
     // 等待生产者完成. A producer that died (killed, say) is reported at the end: the
-    // consumers still get their stop signals and consume what was produced, and nobody hangs.
-    let mut failure = None;
-    for p in &producers {
-        if let Err(e) = p.join_ok() {
-            failure.get_or_insert(e);
-        }
-    }
+    // consumers still get their stop signals and consume what was produced.
+    let produced = join_all(&producers);
 
     // 发送结束信号 — where this edition differs from the note. There, each producer puts a
     // None when it is done, and a consumer that gets a None puts it back and stops. So the
@@ -107,13 +103,10 @@ fn queue_demo() -> anyhow::Result<()> {
         put_stop(queue, &consumers)?;
     }
 
-    // 等待消费者完成
-    for c in &consumers {
-        c.join_ok()?;
-    }
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    // 等待消费者完成 (all of them, even if one died), then report a dead process
+    let consumed = join_all(&consumers);
+    produced?;
+    consumed?;
 
     println!("所有进程执行完毕");
     Ok(())
