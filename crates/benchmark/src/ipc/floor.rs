@@ -4,16 +4,14 @@
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Instant;
 
 use anyhow::ensure;
-use ipc_common::floor::{PlainMutex, PosixSemaphore, fork_exit_wait};
-use ipc_common::sync::futex;
+use ipc_common::floor::{PlainMutex, fork_exit_wait};
 use ipc_common::{Process, ShmBox};
 
 use super::measure::per_op_us;
-use super::wake;
 
 /// Bytes of one message in the streaming and ping-pong floors.
 const MSG: usize = 64;
@@ -133,39 +131,4 @@ pub fn mutex_inc(n: u64) -> anyhow::Result<f64> {
     let ns = per_op_us(start, 2 * n) * 1e3;
     ensure!(counter.load(SeqCst) == 2 * n, "lost increments");
     Ok(ns)
-}
-
-/// A bare futex flag: store 1 and `FUTEX_WAKE`, the waiter sleeping in `FUTEX_WAIT`: µs.
-pub fn futex_wake() -> anyhow::Result<f64> {
-    let word = ShmBox::new(AtomicU32::new(0))?;
-    wake::latency_us(
-        || {
-            while word.load(SeqCst) == 0 {
-                futex::wait(&word, 0, None);
-            }
-            Ok(())
-        },
-        || {
-            word.store(1, SeqCst);
-            futex::wake(&word, i32::MAX);
-            Ok(())
-        },
-        || word.store(0, SeqCst),
-    )
-}
-
-/// `sem_post` until the child returns from `sem_wait`: µs.
-pub fn sem_wake() -> anyhow::Result<f64> {
-    let sem = PosixSemaphore::new(0)?;
-    wake::latency_us(
-        || {
-            sem.wait();
-            Ok(())
-        },
-        || {
-            sem.post();
-            Ok(())
-        },
-        || {},
-    )
 }

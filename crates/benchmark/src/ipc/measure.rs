@@ -52,6 +52,21 @@ pub fn interleaved(
     Ok((median(a), median(b)))
 }
 
+/// [`REPS`] repetitions of `f`, which measures two contenders at once; their medians.
+pub fn paired(
+    what: &str,
+    mut f: impl FnMut() -> anyhow::Result<(f64, f64)>,
+) -> anyhow::Result<(f64, f64)> {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for rep in 0..REPS {
+        eprintln!("  {what}: repetition {}/{REPS}", rep + 1);
+        let (x, y) = f()?;
+        a.push(x);
+        b.push(y);
+    }
+    Ok((median(a), median(b)))
+}
+
 /// [`REPS`] repetitions of `f`; the median.
 pub fn repeated(what: &str, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     let mut runs = Vec::new();

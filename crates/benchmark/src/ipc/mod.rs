@@ -16,18 +16,16 @@ mod python;
 mod table;
 mod wake;
 
-use measure::{PinnedToOneCpu, REPS, interleaved, repeated};
-use table::{Against, Better, Goal, Row};
+use measure::{PinnedToOneCpu, REPS, interleaved, paired, repeated};
+use table::{Against, Better, Goal, Pinned, Row};
 
-/// Messages per queue run, round trips per pipe run and so on: sized so that the whole run
-/// stays well under two minutes (Python's side takes about 30 s of it).
+/// Starts per run, messages per queue run, round trips per pipe run and so on: the counts of
+/// `scripts/bench_python.py`. The whole run takes 40–70 s (Python's side about 30 s).
 const SPAWNS: u64 = 200;
-const QUEUE_MSGS: u64 = 200_000;
-const PIPE_RTTS: u64 = 10_000;
-const PIPE_RTTS_PINNED: u64 = 20_000;
+const QUEUE_MSGS: u64 = 100_000;
+const PIPE_RTTS: u64 = 20_000;
 const INCREMENTS: u64 = 1_000_000;
-const MANAGER_SETS: u64 = 5_000;
-const MANAGER_SETS_PINNED: u64 = 10_000;
+const MANAGER_SETS: u64 = 10_000;
 const MAP_TASKS: u64 = 100_000;
 const IMAP_TASKS: u64 = 10_000;
 
@@ -45,7 +43,7 @@ fn wake_row(
     python: Option<f64>,
     floor: &'static str,
     (ours, floor_us): (f64, f64),
-    pinned: (f64, f64),
+    pinned: Pinned,
 ) -> Row {
     Row {
         name,
@@ -79,23 +77,26 @@ fn machine() -> String {
     format!("`nproc` = {nproc}, {model}, Linux {kernel}")
 }
 
+/// The Python operations of the latency rows, in the order of [`Latencies`].
+const LATENCY_OPS: [&str; 4] = ["pipe_rtt", "manager_set", "event_wake", "semaphore_wake"];
+
 /// The four latency rows, ours and the floor: (pipe, manager, event, semaphore).
 type Latencies = ((f64, f64), (f64, f64), (f64, f64), (f64, f64));
 
-fn latencies(pipe_rtts: u64, manager_sets: u64) -> anyhow::Result<Latencies> {
+fn latencies() -> anyhow::Result<Latencies> {
     Ok((
         interleaved(
             "pipe round trip",
-            || ours::pipe_rtt(pipe_rtts),
-            || floor::pipe_rtt(pipe_rtts),
+            || ours::pipe_rtt(PIPE_RTTS),
+            || floor::pipe_rtt(PIPE_RTTS),
         )?,
         interleaved(
             "Manager dict set",
-            || ours::manager_set(manager_sets),
-            || floor::unix_rtt(manager_sets),
+            || ours::manager_set(MANAGER_SETS),
+            || floor::unix_rtt(MANAGER_SETS),
         )?,
-        interleaved("Event wake", ours::event_wake, floor::futex_wake)?,
-        interleaved("Semaphore wake", ours::semaphore_wake, floor::sem_wake)?,
+        paired("Event wake", wake::event_vs_futex)?,
+        paired("Semaphore wake", wake::semaphore_vs_sem_t)?,
     ))
 }
 
@@ -104,7 +105,7 @@ pub fn main() -> anyhow::Result<()> {
     let machine = machine();
 
     eprintln!("benchmark ipc: the Python side first (scripts/bench_python.py)");
-    let py = python::run();
+    let py = python::run(&[]);
     if let Some(why) = &py.missing {
         eprintln!("  no Python column: {why}");
     }
@@ -136,14 +137,32 @@ pub fn main() -> anyhow::Result<()> {
     let (map, imap) = (measure::median(maps), measure::median(imaps));
     let cpu = repeated("10.1 CPU task", ours::cpu_task)?;
     ours::cpu_task_scales()?;
-    let (pipe, manager, event, sem) = latencies(PIPE_RTTS, MANAGER_SETS)?;
+    let (pipe, manager, event, sem) = latencies()?;
 
-    let pinned = {
+    let (pinned, py_pinned) = {
         let (_pin, cpu) = PinnedToOneCpu::first_allowed()?;
         eprintln!("the latency rows again, every process pinned to CPU {cpu}:");
-        latencies(PIPE_RTTS_PINNED, MANAGER_SETS_PINNED)?
+        let ours = latencies()?;
+        let python = match &py.missing {
+            None => {
+                eprintln!("  and Python's, pinned too:");
+                python::run(&LATENCY_OPS)
+            }
+            Some(why) => python::Python::missing(why.clone()),
+        };
+        (ours, python)
     };
-    let (pipe_pin, manager_pin, event_pin, sem_pin) = pinned;
+    let pin = |(ours, floor): (f64, f64), op: &str| Pinned {
+        ours,
+        floor,
+        python: py_pinned.get(op),
+    };
+    let (pipe_pin, manager_pin, event_pin, sem_pin) = (
+        pin(pinned.0, LATENCY_OPS[0]),
+        pin(pinned.1, LATENCY_OPS[1]),
+        pin(pinned.2, LATENCY_OPS[2]),
+        pin(pinned.3, LATENCY_OPS[3]),
+    );
 
     let rows = vec![
         Row {
@@ -287,17 +306,17 @@ fn print_notes(py: &python::Python) {
         println!("- Python column: n/a ({why}).");
     } else {
         println!(
-            "- Python: CPython's multiprocessing (start method `fork`), measured in this same run by `scripts/bench_python.py`: the same operations, counts and methods."
+            "- Python: CPython's multiprocessing (start method `fork`), measured in this same run by `scripts/bench_python.py`: the same operations, counts and methods as the Rust column."
         );
     }
     println!(
         "- Raw OS floor: the bare kernel mechanism, written in Rust with no framing or encoding (the methods of ipc-floor.md). Ours and the floor run in alternating repetitions, so that both see the same placement of processes on the vCPUs."
     );
     println!(
-        "- Blocking hand-offs are bimodal on this VM: about 5 µs when both processes share a vCPU, 45–60 µs across vCPUs, and the scheduler chooses per run. The pinned column runs the latency rows again with every process on one CPU (sched_setaffinity): the stable same-vCPU mode, the fair one for a ratio to the floor."
+        "- Blocking hand-offs are bimodal on this VM: about 5 µs when both processes share a vCPU, 45–60 µs across vCPUs, and the scheduler chooses per run. The pinned column runs the latency rows again, ours, the floor's and Python's (the script run a second time), with every process on one CPU (sched_setaffinity): the stable same-vCPU mode, where ratios do not depend on which mode each side happened to get."
     );
     println!(
-        "- Counts: {SPAWNS} starts; {QUEUE_MSGS} messages per queue run (process starts included, as in Python); {PIPE_RTTS} pipe round trips ({PIPE_RTTS_PINNED} pinned); 2 × {INCREMENTS} increments; {MANAGER_SETS} dict sets ({MANAGER_SETS_PINNED} pinned), timed in the child; wake-ups: median of {} firings per repetition, 1 ms apart.",
+        "- Counts per repetition: {SPAWNS} starts; {QUEUE_MSGS} messages per queue run (process starts included); {PIPE_RTTS} pipe round trips; 2 × {INCREMENTS} increments (process starts included); {MANAGER_SETS} dict sets, timed in the child after it connected; {MAP_TASKS} map and {IMAP_TASKS} imap_unordered tasks on a started Pool(2); wake-ups: the median of {} firings, 1 ms apart, ours and the floor's alternating with the same waiting child.",
         wake::SAMPLES
     );
 }

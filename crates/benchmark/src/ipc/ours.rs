@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
 
 use anyhow::ensure;
-use ipc_common::{Event, Process, Semaphore, ShmBox};
+use ipc_common::{Process, ShmBox};
 use manager::Manager;
 use pipe::PipeError;
 use pool::Pool;
@@ -12,7 +12,6 @@ use queue::{Queue, QueueError};
 use shm::Value;
 
 use super::measure::per_op_us;
-use super::wake;
 
 /// `Process::start` of an empty child and `join`, `n` times: µs per process.
 pub fn spawn(n: u64) -> anyhow::Result<f64> {
@@ -159,37 +158,6 @@ pub fn pool(n_map: u64, n_imap: u64) -> anyhow::Result<(f64, f64)> {
     pool.close();
     pool.join()?;
     Ok((map_us, imap_us))
-}
-
-/// [`Event::set`] until the waiting child returns from [`Event::wait`]: µs.
-pub fn event_wake() -> anyhow::Result<f64> {
-    let event = Event::new()?;
-    wake::latency_us(
-        || {
-            event.wait();
-            Ok(())
-        },
-        || {
-            event.set();
-            Ok(())
-        },
-        || event.clear(),
-    )
-}
-
-/// [`Semaphore::release`] until the waiting child returns from [`Semaphore::acquire`]: µs.
-pub fn semaphore_wake() -> anyhow::Result<f64> {
-    // Bounded at one permit, taken at once: the child waits, the parent gives it back.
-    let semaphore = Semaphore::new(1)?;
-    semaphore.acquire()?.forget();
-    wake::latency_us(
-        || {
-            semaphore.acquire()?.forget();
-            Ok(())
-        },
-        || Ok(semaphore.release()?),
-        || {},
-    )
 }
 
 /// Note 10.1's CPU-bound task for n = 1 000 000: ms, the result checked.

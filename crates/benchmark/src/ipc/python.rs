@@ -21,7 +21,8 @@ impl Python {
         self.medians.get(op).copied()
     }
 
-    fn missing(why: String) -> Python {
+    /// No Python column, because of `why`.
+    pub fn missing(why: String) -> Python {
         Python {
             medians: HashMap::new(),
             version: "n/a".into(),
@@ -39,10 +40,10 @@ fn script() -> Option<PathBuf> {
     [from_manifest, from_cwd].into_iter().find(|p| p.is_file())
 }
 
-/// Runs the script (its progress goes to our stderr) and collects its medians. Never fails:
+/// Runs the script for `ops` (all of them if empty; its progress goes to our stderr) and collects its medians. Never fails:
 /// a missing `python3` or script gives an empty result that says why. Setting
 /// `BENCHMARK_NO_PYTHON` skips it (for quick runs of our side only).
-pub fn run() -> Python {
+pub fn run(ops: &[&str]) -> Python {
     if std::env::var_os("BENCHMARK_NO_PYTHON").is_some() {
         return Python::missing("skipped: BENCHMARK_NO_PYTHON is set".into());
     }
@@ -55,6 +56,7 @@ pub fn run() -> Python {
     };
     let out = match Command::new("python3")
         .arg(&script)
+        .args(ops)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()

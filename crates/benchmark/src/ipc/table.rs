@@ -27,6 +27,14 @@ pub struct Goal {
     pub text: &'static str,
 }
 
+/// A latency row measured with every process on one CPU.
+#[derive(Clone, Copy)]
+pub struct Pinned {
+    pub ours: f64,
+    pub floor: f64,
+    pub python: Option<f64>,
+}
+
 /// One operation.
 pub struct Row {
     pub name: &'static str,
@@ -36,8 +44,8 @@ pub struct Row {
     pub python: Option<f64>,
     /// The floor's name and median.
     pub floor: Option<(&'static str, f64)>,
-    /// Ours and the floor with every process pinned to one CPU.
-    pub pinned: Option<(f64, f64)>,
+    /// The row again with every process pinned to one CPU.
+    pub pinned: Option<Pinned>,
     pub goals: Vec<Goal>,
 }
 
@@ -49,25 +57,27 @@ impl Row {
         }
     }
 
-    /// "yes", "**no**", with the pinned verdict for floor goals; "n/a" without the data.
+    /// "yes" or "**no**", then the pinned verdict where there is one; "n/a" without data.
     fn verdict(&self, goal: &Goal) -> String {
         let yes_no = |ok: bool| if ok { "yes" } else { "**no**" };
-        match goal.against {
-            Against::Python => match self.python {
-                Some(p) => yes_no(self.met(goal, self.ours, p)).to_string(),
-                None => "n/a".into(),
-            },
-            Against::Floor => {
-                let Some((_, floor)) = self.floor else {
-                    return "n/a".into();
-                };
-                let mut v = yes_no(self.met(goal, self.ours, floor)).to_string();
-                if let Some((ours, floor)) = self.pinned {
-                    let _ = write!(v, " (pinned: {})", yes_no(self.met(goal, ours, floor)));
-                }
-                v
-            }
+        let (other, pinned) = match goal.against {
+            Against::Python => (
+                self.python,
+                self.pinned.and_then(|p| Some((p.ours, p.python?))),
+            ),
+            Against::Floor => (
+                self.floor.map(|(_, f)| f),
+                self.pinned.map(|p| (p.ours, p.floor)),
+            ),
+        };
+        let Some(other) = other else {
+            return "n/a".into();
+        };
+        let mut v = yes_no(self.met(goal, self.ours, other)).to_string();
+        if let Some((ours, other)) = pinned {
+            let _ = write!(v, " (pinned: {})", yes_no(self.met(goal, ours, other)));
         }
+        v
     }
 
     /// How many of this row's goals are met (in every column measured), missed (in some
@@ -110,7 +120,7 @@ fn ratio(ours: f64, other: f64) -> String {
 /// The table, one line per row, with its header.
 pub fn render(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| Operation | Unit | Rust (ours) | Python | Raw OS floor | Rust / Python | Rust / floor | Pinned to one CPU: Rust, floor (ratio) | Goal | Met |\n\
+        "| Operation | Unit | Rust (ours) | Python | Raw OS floor | Rust / Python | Rust / floor | Pinned to one CPU: Rust / floor / Python (Rust/floor; Rust/Python) | Goal | Met |\n\
          |---|---|---:|---:|---|---:|---:|---|---|---|\n",
     );
     for r in rows {
@@ -120,8 +130,21 @@ pub fn render(rows: &[Row]) -> String {
             .map_or("—".into(), |(name, f)| format!("{} ({name})", num(f)));
         let vs_python = r.python.map_or("n/a".into(), |p| ratio(r.ours, p));
         let vs_floor = r.floor.map_or("—".into(), |(_, f)| ratio(r.ours, f));
-        let pinned = r.pinned.map_or("—".into(), |(o, f)| {
-            format!("{}, {} ({})", num(o), num(f), ratio(o, f))
+        let pinned = r.pinned.map_or("—".into(), |p| match p.python {
+            Some(py) => format!(
+                "{} / {} / {} ({}; {})",
+                num(p.ours),
+                num(p.floor),
+                num(py),
+                ratio(p.ours, p.floor),
+                ratio(p.ours, py)
+            ),
+            None => format!(
+                "{} / {} / n/a ({})",
+                num(p.ours),
+                num(p.floor),
+                ratio(p.ours, p.floor)
+            ),
         });
         let goals: Vec<&str> = r.goals.iter().map(|g| g.text).collect();
         let met: Vec<String> = r.goals.iter().map(|g| r.verdict(g)).collect();
