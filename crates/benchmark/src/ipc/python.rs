@@ -25,7 +25,7 @@ impl Python {
     pub fn missing(why: String) -> Python {
         Python {
             medians: HashMap::new(),
-            version: "n/a".into(),
+            version: "Python: n/a".into(),
             missing: Some(why),
         }
     }
