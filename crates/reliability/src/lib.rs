@@ -1,0 +1,517 @@
+//! Tools for the workspace's fault tests: find a section's binary, run it in a process group of
+//! its own with its output going to files, watch the group through `/proc`, signal it, and reap
+//! everything it leaves behind, orphans included.
+//!
+//! The tests are in `tests/`: `signals.rs` (Ctrl-C and SIGTERM during every section),
+//! `faults.rs` (children killed in the middle of their work, a panicking child) and `cli.rs`
+//! (bad command lines). The minutes-long queue soak is `examples/soak.rs`, run by
+//! `scripts/soak.sh`. See this crate's README.md.
+//!
+//! A test that uses [`Run`] first calls [`become_subreaper`]: a section's children whose
+//! parent dies are then given to the test (not to init), so the test can see them, reap them
+//! and tell how they ended.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use nix::sys::signal::Signal;
+//! use reliability::{Run, become_subreaper, binary};
+//!
+//! become_subreaper()?;
+//! let mut run = Run::spawn(&binary("queue")?, &[])?;
+//! assert!(run.wait_until(Duration::from_secs(10), |r| r.members().len() >= 6));
+//! run.signal_group(Signal::SIGINT)?;
+//! let end = run.finish(Duration::from_secs(2));
+//! assert!(end.left.is_empty(), "{}", end.describe());
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+/// How often a group is looked at while waiting for it.
+const TICK: Duration = Duration::from_millis(1);
+
+/// How long [`Run`]'s `Drop` waits for a killed group to disappear.
+const DROP_WAIT: Duration = Duration::from_secs(5);
+
+/// One process, as `/proc/PID/stat` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcInfo {
+    /// Its pid.
+    pub pid: i32,
+    /// Its parent's pid.
+    pub ppid: i32,
+    /// Its process group.
+    pub pgid: i32,
+    /// `R`, `S`, `D`, `T` (stopped), `Z` (zombie), ...
+    pub state: char,
+    /// Its command name: a child of `ipc_common::Process` shows its process name.
+    pub comm: String,
+}
+
+impl ProcInfo {
+    /// Reads `/proc/PID/stat`; `None` if that process does not exist (any more).
+    pub fn read(pid: i32) -> Option<ProcInfo> {
+        parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    }
+
+    /// Whether it is still running (a zombie has ended and only waits to be reaped).
+    pub fn is_running(&self) -> bool {
+        self.state != 'Z' && self.state != 'X'
+    }
+}
+
+/// Parses a `/proc/PID/stat` line: `pid (comm) state ppid pgrp ...`; the name may hold spaces
+/// and parentheses, so it ends at the last `)`.
+fn parse_stat(stat: &str) -> Option<ProcInfo> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    Some(ProcInfo {
+        pid: stat.get(..open)?.trim().parse().ok()?,
+        comm: stat.get(open + 1..close)?.to_string(),
+        state: rest.next()?.chars().next()?,
+        ppid: rest.next()?.parse().ok()?,
+        pgid: rest.next()?.parse().ok()?,
+    })
+}
+
+/// Every process of the system (one that ends while it is being read is left out).
+pub fn processes() -> Vec<ProcInfo> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter_map(ProcInfo::read)
+        .collect()
+}
+
+/// The processes of process group `pgid`, zombies included.
+pub fn group(pgid: i32) -> Vec<ProcInfo> {
+    processes().into_iter().filter(|p| p.pgid == pgid).collect()
+}
+
+/// The pids of `pid`'s descendants (its children, theirs, ...), zombies included, read from
+/// `/proc/PID/task/*/children`: much cheaper than a scan of every process, for polling.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut found = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(text) = fs::read_to_string(task.path().join("children")) else {
+                continue;
+            };
+            for child in text.split_whitespace().filter_map(|s| s.parse().ok()) {
+                found.push(child);
+                todo.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// The names in `/dev/shm`, where named POSIX shared memory and semaphores live.
+///
+/// # Errors
+///
+/// Fails if `/dev/shm` cannot be read.
+pub fn shm_entries() -> io::Result<BTreeSet<String>> {
+    fs::read_dir("/dev/shm")?
+        .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
+        .collect()
+}
+
+/// The number of file descriptors this process has open (the listing's own is not counted).
+///
+/// # Errors
+///
+/// Fails if `/proc/self/fd` cannot be read.
+pub fn open_fds() -> io::Result<usize> {
+    Ok(fs::read_dir("/proc/self/fd")?.count().saturating_sub(1))
+}
+
+/// Makes this process the subreaper of its descendants: an orphan among them (a child whose
+/// parent died) becomes this process's child, to be seen and reaped here.
+///
+/// # Errors
+///
+/// Fails if `prctl(PR_SET_CHILD_SUBREAPER)` fails.
+pub fn become_subreaper() -> nix::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+}
+
+/// The path of the workspace binary `name`, in the directory cargo built the running program
+/// into (`target/<profile>/`, the parent of `deps/` or `examples/`).
+///
+/// # Errors
+///
+/// Fails with a message naming `cargo build --workspace` if the binary is not there (`cargo
+/// test --workspace` builds every binary; `cargo test -p reliability` alone does not).
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("current_exe")?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("the test program is not in target/<profile>/deps")?;
+    let path = dir.join(name);
+    if !path.is_file() {
+        bail!(
+            "{} does not exist: build every binary first (`cargo build --workspace`, or run \
+             `cargo test --workspace`)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The section crates and their programs, read from `scripts/sections.sh` (the list that
+/// `check_output.sh` runs), in the notes' order.
+///
+/// # Errors
+///
+/// Fails if the file cannot be read or lists nothing.
+pub fn sections() -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/sections.sh");
+    let text = fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+    let list: Vec<(String, Vec<String>)> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix('"')?.strip_suffix('"'))
+        .filter_map(|entry| entry.split_once(':'))
+        .map(|(name, ids)| {
+            let ids = ids.split_whitespace().map(str::to_string).collect();
+            (name.to_string(), ids)
+        })
+        .collect();
+    if list.is_empty() {
+        bail!("{path} lists no section");
+    }
+    Ok(list)
+}
+
+/// A process that died and was given to us (we are its subreaper), and how it ended.
+#[derive(Clone, Debug)]
+pub struct Orphan {
+    /// Its pid.
+    pub pid: i32,
+    /// Its command name.
+    pub comm: String,
+    /// How it ended.
+    pub status: WaitStatus,
+}
+
+/// What [`Run::finish`] found.
+#[derive(Debug)]
+pub struct Finish {
+    /// How the leader (the section binary) ended; `None` if it had not ended in time.
+    pub status: Option<ExitStatus>,
+    /// The processes of the group still present at the end, zombies included: must be empty.
+    pub left: Vec<ProcInfo>,
+    /// The orphans this process reaped.
+    pub orphans: Vec<Orphan>,
+    /// How long it took the leader and the whole group to disappear.
+    pub took: Duration,
+    /// The leader's stdout.
+    pub stdout: String,
+    /// The leader's stderr (its children's too).
+    pub stderr: String,
+}
+
+impl Finish {
+    /// The leader's exit status, if it exited (not killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// The signal that killed the leader, if one did.
+    pub fn signal(&self) -> Option<Signal> {
+        self.status
+            .and_then(|s| s.signal())
+            .and_then(|s| Signal::try_from(s).ok())
+    }
+
+    /// Whether the leader ended and nothing of its group is left.
+    pub fn is_clean(&self) -> bool {
+        self.status.is_some() && self.left.is_empty()
+    }
+
+    /// Everything, for an assertion's message.
+    pub fn describe(&self) -> String {
+        let mut text = format!("leader: {:?}; took {:?}\n", self.status, self.took);
+        for p in &self.left {
+            let _ = writeln!(
+                text,
+                "  LEFT: pid {} ({}) state {} ppid {}",
+                p.pid, p.comm, p.state, p.ppid
+            );
+        }
+        for o in &self.orphans {
+            let _ = writeln!(
+                text,
+                "  orphan reaped: pid {} ({}) {:?}",
+                o.pid, o.comm, o.status
+            );
+        }
+        let _ = write!(
+            text,
+            "--- stdout:\n{}--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        text
+    }
+}
+
+/// A binary running in a process group of its own (as a shell starts a job), with its stdout
+/// and stderr in files. Dropping it kills and reaps whatever is left of the group.
+#[derive(Debug)]
+pub struct Run {
+    child: Child,
+    pgid: i32,
+    out: PathBuf,
+    err: PathBuf,
+    status: Option<ExitStatus>,
+    orphans: Vec<Orphan>,
+}
+
+impl Run {
+    /// Starts `binary` with `args` as the leader of a new process group.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the output files cannot be made or the binary cannot be started.
+    pub fn spawn(binary: &Path, args: &[&str]) -> io::Result<Run> {
+        Run::command(Command::new(binary).args(args))
+    }
+
+    /// Starts `command` (with its arguments and environment) as the leader of a new process
+    /// group; its stdin is `/dev/null`, its stdout and stderr go to files.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Run::spawn).
+    pub fn command(command: &mut Command) -> io::Result<Run> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let base = std::env::temp_dir().join(format!(
+            "reliability-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let (out, err) = (base.with_extension("out"), base.with_extension("err"));
+        let child = command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(File::create(&out)?)
+            .stderr(File::create(&err)?)
+            .spawn()?;
+        let pgid = i32::try_from(child.id()).map_err(io::Error::other)?;
+        Ok(Run {
+            child,
+            pgid,
+            out,
+            err,
+            status: None,
+            orphans: Vec::new(),
+        })
+    }
+
+    /// The leader's pid, which is also the group's id.
+    pub fn pid(&self) -> i32 {
+        self.pgid
+    }
+
+    /// The processes of the group now, leader and zombies included.
+    pub fn members(&self) -> Vec<ProcInfo> {
+        group(self.pgid)
+    }
+
+    /// The running member whose command name is `comm` (a child's process name).
+    pub fn named(&self, comm: &str) -> Option<ProcInfo> {
+        self.members()
+            .into_iter()
+            .find(|p| p.comm == comm && p.is_running())
+    }
+
+    /// What the leader and its children have printed so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.out).unwrap_or_default()).into_owned()
+    }
+
+    /// What the leader and its children have written to stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.err).unwrap_or_default()).into_owned()
+    }
+
+    /// Whether the leader has ended (it is then reaped).
+    pub fn leader_ended(&mut self) -> bool {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status.is_some()
+    }
+
+    /// Polls until `ready` holds (true), the leader ends or `timeout` passes (false).
+    pub fn wait_until(&mut self, timeout: Duration, mut ready: impl FnMut(&Run) -> bool) -> bool {
+        let start = Instant::now();
+        loop {
+            if ready(self) {
+                return true;
+            }
+            if self.leader_ended() || start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// The number of the leader's descendants now (zombies included); cheap enough to poll.
+    pub fn descendants(&self) -> usize {
+        descendants(self.pgid).len()
+    }
+
+    /// Stops the whole group (`SIGSTOP`) and waits until every running member is stopped, so
+    /// that a test can look at it and signal it at an instant of its choosing. Returns the
+    /// members that are still running (stopped, not zombies). [`thaw`](Run::thaw) resumes it.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `killpg` fails.
+    pub fn freeze(&self) -> nix::Result<Vec<ProcInfo>> {
+        self.signal_group(Signal::SIGSTOP)?;
+        let start = Instant::now();
+        loop {
+            let running: Vec<ProcInfo> = self
+                .members()
+                .into_iter()
+                .filter(ProcInfo::is_running)
+                .collect();
+            let stopped = running.iter().all(|p| matches!(p.state, 'T' | 't'));
+            if stopped || start.elapsed() > Duration::from_millis(500) {
+                return Ok(running);
+            }
+            std::thread::sleep(TICK);
+        }
+    }
+
+    /// Resumes a group stopped by [`freeze`](Run::freeze) (`SIGCONT`).
+    ///
+    /// # Errors
+    ///
+    /// Fails if `killpg` fails.
+    pub fn thaw(&self) -> nix::Result<()> {
+        self.signal_group(Signal::SIGCONT)
+    }
+
+    /// Sends `sig` to every process of the group, as a terminal sends Ctrl-C's `SIGINT`.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `killpg` fails (the group no longer exists, say).
+    pub fn signal_group(&self, sig: Signal) -> nix::Result<()> {
+        signal::killpg(Pid::from_raw(self.pgid), sig)
+    }
+
+    /// Sends `sig` to the leader alone.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `kill` fails.
+    pub fn signal_leader(&self, sig: Signal) -> nix::Result<()> {
+        signal::kill(Pid::from_raw(self.pgid), sig)
+    }
+
+    /// Waits at most `timeout` for the leader to end and the whole group to disappear,
+    /// reaping the leader and every orphan given to us on the way.
+    pub fn finish(&mut self, timeout: Duration) -> Finish {
+        let start = Instant::now();
+        let left = loop {
+            self.leader_ended();
+            self.reap_orphans();
+            let left = self.members();
+            if (self.status.is_some() && left.is_empty()) || start.elapsed() > timeout {
+                break left;
+            }
+            std::thread::sleep(TICK);
+        };
+        Finish {
+            status: self.status,
+            left,
+            orphans: self.orphans.clone(),
+            took: start.elapsed(),
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+        }
+    }
+
+    /// Reaps the members of the group that are our children (orphans given to us).
+    fn reap_orphans(&mut self) {
+        let me = i32::try_from(std::process::id()).unwrap_or(-1);
+        for p in self.members() {
+            if p.ppid != me || p.pid == self.pgid {
+                continue;
+            }
+            match waitpid(Pid::from_raw(p.pid), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => {}
+                Ok(status) => self.orphans.push(Orphan {
+                    pid: p.pid,
+                    comm: p.comm,
+                    status,
+                }),
+            }
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        // Whatever the test found, leave nothing running: kill the group and reap what is ours.
+        let start = Instant::now();
+        while !(self.leader_ended() && self.members().is_empty()) && start.elapsed() < DROP_WAIT {
+            let _ = self.signal_group(Signal::SIGKILL);
+            self.reap_orphans();
+            std::thread::sleep(TICK);
+        }
+        let _ = fs::remove_file(&self.out);
+        let _ = fs::remove_file(&self.err);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_parse_with_odd_names() {
+        let p = parse_stat("42 (a) b (c)) S 7 42 42 0 -1").expect("parse");
+        assert_eq!(
+            p,
+            ProcInfo {
+                pid: 42,
+                ppid: 7,
+                pgid: 42,
+                state: 'S',
+                comm: "a) b (c)".into()
+            }
+        );
+        assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn this_process_is_seen_in_its_group() {
+        let me = ProcInfo::read(std::process::id() as i32).expect("read self");
+        assert!(group(me.pgid).iter().any(|p| p.pid == me.pid));
+    }
+}
