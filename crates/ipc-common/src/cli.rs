@@ -67,10 +67,11 @@ pub fn sections(crate_name: &str, programs: &[Program]) -> ExitCode {
 /// Lets `SIGPIPE` end the program, as it ends `cat` or `grep`: `cargo run -p monitor | head`
 /// then stops quietly instead of panicking in `println!` (Rust ignores `SIGPIPE` by default).
 /// Children started later inherit it.
+///
+/// The workspace's own pipes are not affected: they write inside
+/// [`without_sigpipe`](crate::sigpipe::without_sigpipe), and a vanished reader is an error.
 fn quiet_on_broken_pipe() {
-    use nix::sys::signal::{SigHandler, Signal, signal};
-    // SAFETY: SigDfl installs no handler code; it only restores the kernel's default action.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    crate::sigpipe::set_default();
 }
 
 /// The usage text: how to call the binary, and one line per program.

@@ -9,6 +9,7 @@
 //! - [`remote`]: functions that forked workers call by number (the pool's tasks).
 //! - [`floor`]: the bare OS mechanisms, for benchmarks to compare against.
 //! - [`pyfmt`]: values printed the way Python prints them, so outputs match the notes.
+//! - [`sigpipe`]: writes to a pipe nobody reads fail with `EPIPE`, whatever `SIGPIPE` does.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` comment; the other crates forbid `unsafe`.
 #![allow(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod pyfmt;
 pub mod remote;
 pub mod ring;
 pub mod shm;
+pub mod sigpipe;
 pub mod sync;
 pub mod testing;
 

@@ -198,12 +198,14 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
         frame::begin(&mut self.frame);
         serde_json::to_writer(&mut self.frame, message).map_err(PipeError::Encode)?;
         frame::finish(&mut self.frame, self.max)?;
-        self.writer
-            .write_all(&self.frame)
-            .map_err(|e| match e.kind() {
+        // Without SIGPIPE: a reader that is gone (a killed child) must be `Closed`, not the
+        // death of this process, even where SIGPIPE's default action is restored.
+        ipc_common::sigpipe::without_sigpipe(|| self.writer.write_all(&self.frame)).map_err(|e| {
+            match e.kind() {
                 io::ErrorKind::BrokenPipe => PipeError::Closed,
                 _ => PipeError::Io(e),
-            })
+            }
+        })
     }
 
     /// Receives the next message, waiting for it (Python's `recv()`).

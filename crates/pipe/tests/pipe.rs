@@ -190,8 +190,34 @@ fn poll_sees_messages_and_eof() {
     assert!(matches!(parent.recv(), Err(PipeError::Closed)));
 }
 
+/// A peer killed before it reads: `send` gives `Closed`, and this process lives on even with
+/// SIGPIPE's default action restored (as every section binary has it, see `cli::sections`).
+fn send_to_a_killed_peer_is_closed_with_default_sigpipe() {
+    ipc_common::sigpipe::set_default();
+    let (mut parent, child) = pipe::<String>().expect("pipe");
+    let peer = Process::start("peer", move || {
+        let _keep = child;
+        std::thread::sleep(Duration::from_secs(60));
+    })
+    .expect("start");
+    peer.kill().expect("kill");
+    assert_eq!(peer.join().expect("join"), -9);
+    // Enough to fill the pipe if the first write went through: the second must fail.
+    let big = "x".repeat(100_000);
+    assert!(matches!(parent.send(&big), Err(PipeError::Closed)));
+    assert!(matches!(
+        parent.send(&"again".into()),
+        Err(PipeError::Closed)
+    ));
+    assert!(matches!(parent.recv(), Err(PipeError::Closed)));
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "send_to_a_killed_peer_is_closed_with_default_sigpipe",
+            send_to_a_killed_peer_is_closed_with_default_sigpipe,
+        ),
         (
             "both_directions_across_processes",
             both_directions_across_processes,

@@ -1,0 +1,81 @@
+//! `SIGPIPE`: writes that fail with `EPIPE` instead of killing the process.
+//!
+//! Writing to a pipe whose every reader has closed it raises `SIGPIPE` in the writing thread,
+//! and the signal's default action ends the process at once, silently. Rust programs start with
+//! `SIGPIPE` ignored, so such a write fails with `EPIPE` (`ErrorKind::BrokenPipe`) instead; but
+//! a program may restore the default action ([`set_default`]; [`cli::sections`] does, so that
+//! `cargo run -p monitor | head` ends quietly), and children inherit it.
+//!
+//! A library that reports a vanished peer as an error (`pipe::PipeError::Closed`) must not
+//! depend on that process-wide setting: it writes inside [`without_sigpipe`]. (Sockets need
+//! none of this: `send` with `MSG_NOSIGNAL` does the same for one call, and std's `UnixStream`
+//! and `TcpStream` write that way.)
+//!
+//! [`cli::sections`]: crate::cli::sections
+
+use std::io;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal};
+
+/// Restores `SIGPIPE`'s default action: a write to a pipe nobody reads ends the process, as
+/// it ends `cat` or `grep`. Children started later inherit it.
+pub fn set_default() {
+    // SAFETY: SigDfl installs no handler code; it only restores the kernel's default action.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+}
+
+/// Runs `write` with `SIGPIPE` blocked in this thread, so that a write to a pipe whose
+/// readers are all gone fails with `EPIPE` whatever `SIGPIPE`'s action is; the signal that
+/// write raised is then discarded and the thread's signal mask restored.
+///
+/// # Errors
+///
+/// `write`'s own error.
+///
+/// # Example
+///
+/// ```
+/// use std::io::Write;
+///
+/// ipc_common::sigpipe::set_default(); // as in a section binary
+/// let (reader, mut writer) = std::io::pipe()?;
+/// drop(reader);
+/// let err = ipc_common::sigpipe::without_sigpipe(|| writer.write_all(b"hello"))
+///     .expect_err("nobody reads");
+/// assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe); // and we are still alive
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn without_sigpipe<T>(write: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    let mut pipe_only = SigSet::empty();
+    pipe_only.add(Signal::SIGPIPE);
+    let Ok(old) = pipe_only.thread_swap_mask(SigmaskHow::SIG_BLOCK) else {
+        return write();
+    };
+    let result = write();
+    // A SIGPIPE pending now was raised by our write (it was not blocked before, or it would
+    // not be ours to take): take it, so that unblocking does not deliver it.
+    if !old.contains(Signal::SIGPIPE)
+        && matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    {
+        discard_pending(&pipe_only);
+    }
+    let _ = old.thread_set_mask();
+    result
+}
+
+/// Takes the signals of `set` that are pending for this thread, without waiting.
+fn discard_pending(set: &SigSet) {
+    let now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        // SAFETY: `set` is a valid sigset_t, a null siginfo pointer is allowed, and `now` is a
+        // valid timespec; the call only reads them. With a zero timeout it never blocks.
+        let rc = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &now) };
+        if rc >= 0 || Errno::last() != Errno::EINTR {
+            return;
+        }
+    }
+}
