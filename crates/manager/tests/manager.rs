@@ -3,6 +3,10 @@
 //! `harness = false` program (see `ipc_common::testing`).
 
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::Shutdown;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
 use ipc_common::Process;
@@ -207,8 +211,36 @@ fn demo_output_is_complete() {
     }
 }
 
+/// A client that will never read its reply (killed, or it shut its socket for reading): the
+/// server's write fails with EPIPE and it goes on serving the others, even with SIGPIPE's
+/// default action restored (as every section binary has it, see `cli::sections`; the server
+/// inherits it). The server's writes are std `UnixStream` writes, which send with
+/// `MSG_NOSIGNAL`; a plain `write(2)` there would let SIGPIPE end the server.
+fn server_survives_a_client_that_will_not_read() {
+    ipc_common::sigpipe::set_default();
+    let manager = Manager::start().expect("start");
+    let dict = manager.dict::<u32, u32>().expect("dict");
+    dict.set(&1, &1).expect("set");
+    // A raw client of the protocol: the address is in the manager's Debug output.
+    let debug = format!("{manager:?}");
+    let name = debug.split('"').nth(1).expect("the address");
+    let addr = SocketAddr::from_abstract_name(name).expect("address");
+    let mut raw = UnixStream::connect_addr(&addr).expect("connect");
+    raw.shutdown(Shutdown::Read).expect("shutdown");
+    // One frame: length 5, op 5 (DictLen), object 0. Its reply has nowhere to go.
+    raw.write_all(&[0, 0, 0, 5, 5, 0, 0, 0, 0])
+        .expect("request");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(dict.len().expect("the server is still serving"), 1);
+    assert!(pid_exists(manager.pid()));
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "server_survives_a_client_that_will_not_read",
+            server_survives_a_client_that_will_not_read,
+        ),
         (
             "list_appends_from_three_processes_none_lost",
             list_appends_from_three_processes_none_lost,
