@@ -43,6 +43,9 @@ use nix::unistd::Pid;
 /// How often a group is looked at while waiting for it.
 const TICK: Duration = Duration::from_millis(1);
 
+/// How long [`Run::wait_until`] looks without sleeping.
+pub const SPIN: Duration = Duration::from_millis(200);
+
 /// How long [`Run`]'s `Drop` waits for a killed group to disappear.
 const DROP_WAIT: Duration = Duration::from_secs(5);
 
@@ -363,7 +366,9 @@ impl Run {
         self.status.is_some()
     }
 
-    /// Polls until `ready` holds (true), the leader ends or `timeout` passes (false).
+    /// Polls until `ready` holds (true), the leader ends or `timeout` passes (false). For the
+    /// first [`SPIN`] it only yields between looks, to catch children that live for a
+    /// millisecond (the pipe demo's) even on a loaded machine.
     pub fn wait_until(&mut self, timeout: Duration, mut ready: impl FnMut(&Run) -> bool) -> bool {
         let start = Instant::now();
         loop {
@@ -373,7 +378,11 @@ impl Run {
             if self.leader_ended() || start.elapsed() > timeout {
                 return false;
             }
-            std::thread::sleep(TICK);
+            if start.elapsed() < SPIN {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(TICK);
+            }
         }
     }
 

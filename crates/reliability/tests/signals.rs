@@ -36,7 +36,7 @@ const CROWD: &[(&str, usize)] = &[
 const LIMIT: Duration = Duration::from_secs(2);
 
 /// A short section (pipe's lasts milliseconds) may end before its crowd is seen: try again.
-const ATTEMPTS: usize = 8;
+const ATTEMPTS: usize = 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum How {
