@@ -62,9 +62,7 @@ fn put_stop(queue: &Queue<Item>, consumers: &[Process]) -> anyhow::Result<()> {
         match queue.put_timeout(&None, Duration::from_millis(100)) {
             Err(QueueError::Full) if consumers.iter().any(Process::is_alive) => continue,
             Err(QueueError::Full) => {
-                for c in consumers {
-                    c.join_ok()?;
-                }
+                join_all(consumers)?;
                 anyhow::bail!("the queue is full and every consumer has ended");
             }
             other => return Ok(other?),
