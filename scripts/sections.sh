@@ -14,4 +14,5 @@ SECTIONS=(
   "monitor:7.1"
   "custom-worker:8.1"
   "deadlock:9.2"
+  "benchmark:10.1"
 )
