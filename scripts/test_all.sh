@@ -3,5 +3,8 @@
 # section against expected-output/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The reliability tests run the section binaries; `cargo test` alone builds a package's binaries
+# only for that package's own integration tests, so build them all first.
+cargo build --workspace --bins
 cargo test --workspace
 scripts/check_output.sh

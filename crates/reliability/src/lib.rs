@@ -163,8 +163,9 @@ pub fn become_subreaper() -> nix::Result<()> {
 ///
 /// # Errors
 ///
-/// Fails with a message naming `cargo build --workspace` if the binary is not there (`cargo
-/// test --workspace` builds every binary; `cargo test -p reliability` alone does not).
+/// Fails with a message naming `cargo build --workspace --bins` if the binary is not there:
+/// `cargo test` builds a package's binaries only for that package's own integration tests, so
+/// `scripts/test_all.sh` builds every binary before it runs the tests.
 pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("current_exe")?;
     let dir = exe
@@ -174,8 +175,8 @@ pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
     if !path.is_file() {
         bail!(
-            "{} does not exist: build every binary first (`cargo build --workspace`, or run \
-             `cargo test --workspace`)",
+            "{} does not exist: build every binary first (`cargo build --workspace --bins`, \
+             as scripts/test_all.sh does)",
             path.display()
         );
     }
