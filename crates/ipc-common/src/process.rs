@@ -15,6 +15,9 @@
 //!   orphans.
 //! - **It is always reaped**: [`Process::join`] reaps it; dropping a handle of a running child
 //!   terminates it (see [Dropping a handle](Process#dropping-a-handle)).
+//! - **It ends as Python's child does**: after the closure, stdout and stderr are flushed and
+//!   the child leaves with `_exit`, so the parent's exit handlers (`atexit`) do not run twice,
+//!   once in the child and once in the parent.
 //! - **It carries its name**: the child's command name (`/proc/PID/comm`, what `ps`, `top` and
 //!   `pgrep` show) becomes the name given to [`Process::start`], cut to 15 bytes, so a user
 //!   who wants to stop one child, or a test that kills one, can tell the children apart.
@@ -440,7 +443,7 @@ where
     // Die with the parent. If it is already gone, the new parent pid differs: stop now.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if getppid() != parent {
-        std::process::exit(1);
+        end_child(1);
     }
     set_comm(name);
     let label = format!("process {name} (pid {})", getpid());
@@ -460,8 +463,19 @@ where
         Ok(outcome) => outcome.exit_code(name),
         Err(_) => 1,
     };
-    // `exit` flushes stdout; no destructor of the parent's copied values runs here.
-    std::process::exit(code)
+    end_child(code)
+}
+
+/// Ends the child as Python's does (`os._exit` after flushing `sys.stdout` and `sys.stderr`):
+/// flushes what Rust buffered, then leaves at once. No destructor of the parent's copied values
+/// and no exit handler of the parent's program runs here: they belong to the parent, and
+/// running them would also cost every child dozens of copy-on-write page faults.
+fn end_child(code: i32) -> ! {
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+    // SAFETY: `_exit` ends the process at once and touches no memory of ours; nothing runs
+    // after it.
+    unsafe { libc::_exit(code) }
 }
 
 /// Shows `name` as this process's command name (`ps -o comm`): the kernel keeps 15 bytes, so
@@ -471,16 +485,39 @@ fn set_comm(name: &str) {
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    if let Ok(comm) = std::ffi::CString::new(&name[..end]) {
-        let _ = nix::sys::prctl::set_name(&comm);
+    // A NUL-terminated copy on the stack (the heap is shared copy-on-write with the parent).
+    let mut buf = [0u8; 16];
+    buf[..end].copy_from_slice(&name.as_bytes()[..end]);
+    if let Ok(comm) = std::ffi::CStr::from_bytes_with_nul(&buf[..=end]) {
+        let _ = nix::sys::prctl::set_name(comm);
     }
 }
 
-/// The number of threads of this process.
+/// The number of threads of this process: field 20 of `/proc/self/stat`. Read into a buffer on
+/// the stack: heap pages written between forks would each cost a copy-on-write fault.
 fn thread_count() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .map(|dir| dir.count())
-        .unwrap_or(1)
+    let mut buf = [0u8; 2048];
+    let mut len = 0;
+    if let Ok(mut file) = std::fs::File::open("/proc/self/stat") {
+        while len < buf.len() {
+            match io::Read::read(&mut file, &mut buf[len..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => len += n,
+            }
+        }
+    }
+    parse_thread_count(&buf[..len]).unwrap_or(1)
+}
+
+/// Field 20 (`num_threads`) of a `/proc/PID/stat` line. The command name (field 2, in
+/// parentheses) may hold spaces and parentheses, so fields are counted after its last `)`.
+fn parse_thread_count(stat: &[u8]) -> Option<usize> {
+    let after = stat.iter().rposition(|&b| b == b')')?;
+    let field = stat[after + 1..]
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty())
+        .nth(17)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// Opens a pidfd for `pid`: readable once that process has ended.
@@ -493,4 +530,28 @@ fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel just returned this fd to us; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_thread_count;
+
+    #[test]
+    fn thread_count_is_field_20_even_with_odd_names() {
+        let rest = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 7 0 100";
+        for comm in ["(cat)", "(a b) c)", "())", "( )"] {
+            let line = format!("4242 {comm} {rest}\n");
+            assert_eq!(parse_thread_count(line.as_bytes()), Some(7), "{line}");
+        }
+        assert_eq!(parse_thread_count(b"4242 (cut) S 1 2"), None);
+        assert_eq!(parse_thread_count(b""), None);
+    }
+
+    #[test]
+    fn this_process_counts_its_threads() {
+        // The test harness runs tests on threads of its own, so only a lower bound holds.
+        assert!(super::thread_count() >= 1);
+        let stat = std::fs::read("/proc/self/stat").expect("read /proc/self/stat");
+        assert!(parse_thread_count(&stat).is_some());
+    }
 }

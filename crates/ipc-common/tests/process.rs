@@ -1,4 +1,4 @@
-#![allow(unsafe_code)] // Only to ignore SIGTERM in one test child.
+#![allow(unsafe_code)] // Only to ignore SIGTERM in one test child and to register an exit handler.
 //! Process: exit codes, panics, signals, timeouts, dropping, the thread guard and orphans.
 //! Each test forks, so this is a `harness = false` program (see `ipc_common::testing`).
 
@@ -192,6 +192,22 @@ fn stdout_is_flushed_before_fork() {
     assert_eq!(out, "partial end\n");
 }
 
+/// A child ends with `_exit`, as Python's does, after flushing what Rust buffered: a line
+/// without its newline still arrives, and the parent's exit handlers do not run in the child.
+fn child_flushes_its_output_and_skips_exit_handlers() {
+    extern "C" fn announce() {
+        // Written straight to fd 1, past Rust's buffer.
+        let _ = nix::unistd::write(std::io::stdout(), b"[exit handler]");
+    }
+    let (code, out) = capture(true, || {
+        // SAFETY: `announce` is a plain function that lives as long as the program.
+        assert_eq!(unsafe { libc::atexit(announce) }, 0);
+        print!("no newline");
+    });
+    assert_eq!(code, 0);
+    assert_eq!(out, "no newline");
+}
+
 fn child_dies_with_its_parent() {
     nix::sys::prctl::set_child_subreaper(true).expect("subreaper");
     let grandchild = ShmBox::new(AtomicI32::new(0)).expect("shm");
@@ -300,6 +316,10 @@ fn main() {
         (
             "stdout_is_flushed_before_fork",
             stdout_is_flushed_before_fork,
+        ),
+        (
+            "child_flushes_its_output_and_skips_exit_handlers",
+            child_flushes_its_output_and_skips_exit_handlers,
         ),
         ("child_dies_with_its_parent", child_dies_with_its_parent),
         ("only_the_parent_may_join", only_the_parent_may_join),
