@@ -1,18 +1,20 @@
 //! The manager's server process: owns every shared object, answers requests.
 //!
-//! One thread, one `poll` over the listening socket and every client connection. Sockets are
-//! non-blocking; each connection has an input buffer (requests may arrive in pieces) and an
-//! output buffer (a large reply may not fit in the socket at once). Requests of one connection
-//! are answered in order; a request is applied as a whole before the next one, so every
-//! operation is atomic, as with Python's single-threaded-per-request manager.
+//! As in Python's manager, the main thread accepts connections and each connection is served
+//! by a thread of its own, with blocking reads and writes. The objects sit behind one mutex,
+//! held while a request is applied, so every operation is atomic. A client that stops reading
+//! blocks only its own thread; a client that goes away ends it. A shutdown request is
+//! answered, then the listening socket is shut down, which ends the `accept` loop.
 
 use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
+use std::io::{self, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
 
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::socket::{Shutdown, shutdown};
+use pipe::frame;
 use serde_json::Value;
 
 use crate::{MAX_FRAME, Op};
@@ -28,157 +30,62 @@ enum Object {
     List(Vec<Value>),
 }
 
-/// One client connection.
-struct Client {
-    stream: UnixStream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-    sent: usize,
-    closed: bool,
-}
-
 /// Serves requests on `listener` until a shutdown request is answered.
 pub(crate) fn serve(listener: UnixListener) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut objects: Vec<Object> = Vec::new();
-    let mut clients: Vec<Client> = Vec::new();
-    let mut events: Vec<PollFlags> = Vec::new();
+    let objects: Arc<Objects> = Arc::new(Mutex::new((Vec::new(), false)));
+    let listener = Arc::new(listener);
     loop {
-        {
-            let mut fds = Vec::with_capacity(clients.len() + 1);
-            fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-            for c in &clients {
-                let mut want = PollFlags::POLLIN;
-                if c.sent < c.output.len() {
-                    want |= PollFlags::POLLOUT;
-                }
-                fds.push(PollFd::new(c.stream.as_fd(), want));
-            }
-            match poll(&mut fds, PollTimeout::NONE) {
-                Ok(_) => {}
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            events.clear();
-            events.extend(
-                fds.iter()
-                    .map(|f| f.revents().unwrap_or(PollFlags::empty())),
-            );
-        }
-        if !events[0].is_empty() {
-            accept_all(&listener, &mut clients)?;
-        }
-        let mut shutdown = false;
-        for (client, ev) in clients.iter_mut().zip(&events[1..]) {
-            if ev.is_empty() {
-                continue;
-            }
-            client.read_available();
-            shutdown |= client.handle_requests(&mut objects);
-            client.write_pending();
-        }
-        if shutdown {
-            // Answer the shutdown request before leaving (the client waits for it).
-            for c in &mut clients {
-                let _ = c.stream.set_nonblocking(false);
-                let _ = c.stream.write_all(&c.output[c.sent..]);
-            }
-            return Ok(());
-        }
-        clients.retain(|c| !c.closed);
-    }
-}
-
-fn accept_all(listener: &UnixListener, clients: &mut Vec<Client>) -> io::Result<()> {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(true)?;
-                clients.push(Client {
-                    stream,
-                    input: Vec::with_capacity(4096),
-                    output: Vec::with_capacity(4096),
-                    sent: 0,
-                    closed: false,
-                });
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        let stream = match listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The listener was shut down by a shutdown request: every reply is sent.
+            Err(_) if shut_down(&objects) => return Ok(()),
             // A client that went away before being accepted, or no fds left: keep serving.
-            Err(_) => return Ok(()),
-        }
+            Err(_) => continue,
+        };
+        let (objects, listener) = (Arc::clone(&objects), Arc::clone(&listener));
+        // A refused thread closes this connection only; its client sees the server as gone.
+        let _ = thread::Builder::new()
+            .name("manager-client".into())
+            .spawn(move || serve_client(stream, &objects, &listener));
     }
 }
 
-impl Client {
-    /// Appends everything readable now to the input buffer; notes end-of-file.
-    fn read_available(&mut self) {
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match self.stream.read(&mut chunk) {
-                Ok(0) => {
-                    self.closed = true;
-                    return;
-                }
-                Ok(n) => {
-                    self.input.extend_from_slice(&chunk[..n]);
-                    // A short read drained the socket: skip the read that would say WouldBlock
-                    // (poll reports anything that arrives later).
-                    if n < chunk.len() {
-                        return;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
-        }
-    }
+/// The shared objects and whether a shutdown was requested.
+type Objects = Mutex<(Vec<Object>, bool)>;
 
-    /// Answers every complete request in the input buffer; true if one was a shutdown.
-    fn handle_requests(&mut self, objects: &mut Vec<Object>) -> bool {
-        let mut at = 0;
-        let mut shutdown = false;
-        while let Some(header) = self.input.get(at..at + 4) {
-            let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-            if !(5..=MAX_FRAME).contains(&len) {
-                // Not our protocol: drop the connection rather than guess.
-                self.closed = true;
-                break;
-            }
-            let Some(request) = self.input.get(at + 4..at + 4 + len) else {
-                break;
-            };
-            let id = u32::from_be_bytes([request[1], request[2], request[3], request[4]]);
-            let op = Op::from_byte(request[0]);
-            shutdown |= op == Some(Op::Shutdown);
-            reply(&mut self.output, |out| {
-                apply(objects, op, id, &request[5..], out)
-            });
-            at += 4 + len;
-        }
-        self.input.drain(..at);
-        shutdown
-    }
+/// Whether a shutdown request was answered.
+fn shut_down(objects: &Objects) -> bool {
+    objects.lock().unwrap_or_else(PoisonError::into_inner).1
+}
 
-    /// Writes as much of the output buffer as the socket takes now.
-    fn write_pending(&mut self) {
-        while self.sent < self.output.len() {
-            match self.stream.write(&self.output[self.sent..]) {
-                Ok(n) => self.sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
+/// Answers the requests of one connection, in order, until it closes or sends one that is not
+/// of our protocol (the connection is then dropped rather than guessed at).
+fn serve_client(stream: UnixStream, objects: &Objects, listener: &UnixListener) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    let mut request = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(256);
+    while frame::read(&mut reader, &mut request, MAX_FRAME).is_ok() && request.len() >= 5 {
+        let id = u32::from_be_bytes([request[1], request[2], request[3], request[4]]);
+        let op = Op::from_byte(request[0]);
+        out.clear();
+        {
+            let mut guard = objects.lock().unwrap_or_else(PoisonError::into_inner);
+            let (objects, shutdown_requested) = &mut *guard;
+            reply(&mut out, |out| apply(objects, op, id, &request[5..], out));
+            *shutdown_requested |= op == Some(Op::Shutdown);
         }
-        self.output.clear();
-        self.sent = 0;
+        if writer.write_all(&out).is_err() {
+            return;
+        }
+        if op == Some(Op::Shutdown) {
+            // Wakes the accept loop, which sees the request and ends the server.
+            let _ = shutdown(listener.as_raw_fd(), Shutdown::Both);
+            return;
+        }
     }
 }
 

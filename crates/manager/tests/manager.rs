@@ -18,6 +18,36 @@ fn pid_exists(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// A client that sends requests and never reads the replies fills its socket and blocks the
+/// server's thread for that connection only: other clients are served, and the manager still
+/// stops at once.
+fn a_client_that_stops_reading_blocks_only_itself() {
+    let manager = Manager::start().expect("start");
+    let list = manager.list::<String>().expect("list");
+    list.append(&"x".repeat(1000)).expect("append");
+    let debug = format!("{manager:?}");
+    let name = debug.split('"').nth(1).expect("the address");
+    let addr = SocketAddr::from_abstract_name(name).expect("address");
+    let mut raw = UnixStream::connect_addr(&addr).expect("connect");
+    // 2 000 requests for the list's items (op 9, object 0): about 2 MB of replies, far more
+    // than a socket buffer holds, and nobody reads them.
+    let request = [0, 0, 0, 5, 9, 0, 0, 0, 0].repeat(2000);
+    raw.write_all(&request).expect("requests");
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    list.append(&"y".to_string())
+        .expect("the server still serves others");
+    assert_eq!(list.len().expect("len"), 2);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let started = Instant::now();
+    assert_eq!(manager.shutdown().expect("shutdown"), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "shutdown waited"
+    );
+    drop(raw);
+}
+
 fn list_appends_from_three_processes_none_lost() {
     const N: u32 = 1000;
     let manager = Manager::start().expect("start");
@@ -260,6 +290,10 @@ fn main() {
         (
             "request_after_server_killed_fails_fast",
             request_after_server_killed_fails_fast,
+        ),
+        (
+            "a_client_that_stops_reading_blocks_only_itself",
+            a_client_that_stops_reading_blocks_only_itself,
         ),
         ("demo_output_is_complete", demo_output_is_complete),
     ]);
