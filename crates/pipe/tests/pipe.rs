@@ -190,10 +190,20 @@ fn poll_sees_messages_and_eof() {
     assert!(matches!(parent.recv(), Err(PipeError::Closed)));
 }
 
-/// A peer killed before it reads: `send` gives `Closed`, and this process lives on even with
-/// SIGPIPE's default action restored (as every section binary has it, see `cli::sections`).
+/// A peer killed before it reads: `send` gives `Closed`, with SIGPIPE ignored (Rust's default
+/// at start-up; this test runs first, before the next one changes that).
+fn send_to_a_killed_peer_is_closed_with_sigpipe_ignored() {
+    send_to_a_killed_peer();
+}
+
+/// The same, and this process lives on, with SIGPIPE's default action restored (as every
+/// section binary has it, see `cli::sections`).
 fn send_to_a_killed_peer_is_closed_with_default_sigpipe() {
     ipc_common::sigpipe::set_default();
+    send_to_a_killed_peer();
+}
+
+fn send_to_a_killed_peer() {
     let (mut parent, child) = pipe::<String>().expect("pipe");
     let peer = Process::start("peer", move || {
         let _keep = child;
@@ -214,6 +224,10 @@ fn send_to_a_killed_peer_is_closed_with_default_sigpipe() {
 
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "send_to_a_killed_peer_is_closed_with_sigpipe_ignored",
+            send_to_a_killed_peer_is_closed_with_sigpipe_ignored,
+        ),
         (
             "send_to_a_killed_peer_is_closed_with_default_sigpipe",
             send_to_a_killed_peer_is_closed_with_default_sigpipe,
