@@ -11,9 +11,18 @@
 //! none of this: `send` with `MSG_NOSIGNAL` does the same for one call, and std's `UnixStream`
 //! and `TcpStream` write that way.)
 //!
+//! # Changing the action
+//!
+//! [`without_sigpipe`] asks the kernel for `SIGPIPE`'s action once and remembers it, since a
+//! system call per write would cost a pipe round trip a tenth of its time. [`set_default`]
+//! makes it ask again. Code that changes the action in another way (`libc::signal`,
+//! `nix::sys::signal::sigaction`) after the first write must call [`action_changed`]: else a
+//! write to a vanished reader could still end the process.
+//!
 //! [`cli::sections`]: crate::cli::sections
 
 use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal};
@@ -23,13 +32,32 @@ use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal};
 pub fn set_default() {
     // SAFETY: SigDfl installs no handler code; it only restores the kernel's default action.
     let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    action_changed();
 }
+
+/// Tells [`without_sigpipe`] that `SIGPIPE`'s action may have changed, so that it asks the
+/// kernel again before the next write. Call it after changing the action other than with
+/// [`set_default`].
+pub fn action_changed() {
+    ACTION.store(UNKNOWN, Ordering::Relaxed);
+}
+
+/// What [`without_sigpipe`] knows of `SIGPIPE`'s action: [`UNKNOWN`], [`IGNORED`] or
+/// [`NOT_IGNORED`]. A forked child inherits it with the action itself.
+static ACTION: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Not asked yet, or changed since.
+const UNKNOWN: u8 = 0;
+/// `SIG_IGN`.
+const IGNORED: u8 = 1;
+/// The default action or a handler.
+const NOT_IGNORED: u8 = 2;
 
 /// Runs `write` so that a write to a pipe whose readers are all gone fails with `EPIPE`
 /// whatever `SIGPIPE`'s action is. Where `SIGPIPE` is ignored (Rust's default) that is
-/// already so, and `write` just runs: the check costs one system call. Otherwise `SIGPIPE` is
-/// blocked in this thread for the write, the signal that write raised is discarded, and the
-/// thread's signal mask restored (two more system calls).
+/// already so, and `write` just runs. Otherwise `SIGPIPE` is blocked in this thread for the
+/// write, the signal that write raised is discarded, and the thread's signal mask restored
+/// (two more system calls). The action is remembered: see [Changing the
+/// action](self#changing-the-action).
 ///
 /// # Errors
 ///
@@ -85,9 +113,23 @@ fn discard_pending(set: &SigSet) {
     }
 }
 
-/// Whether `SIGPIPE`'s action is to ignore it (asked of the kernel each time: any code may
-/// change it).
+/// Whether `SIGPIPE`'s action is to ignore it, as remembered or, the first time after a
+/// change, as the kernel says.
 fn is_ignored() -> bool {
+    match ACTION.load(Ordering::Relaxed) {
+        IGNORED => true,
+        NOT_IGNORED => false,
+        _ => {
+            let ignored = kernel_says_ignored();
+            let known = if ignored { IGNORED } else { NOT_IGNORED };
+            ACTION.store(known, Ordering::Relaxed);
+            ignored
+        }
+    }
+}
+
+/// Asks the kernel whether `SIGPIPE`'s action is to ignore it.
+fn kernel_says_ignored() -> bool {
     let mut current = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
     // SAFETY: a null new action makes `sigaction` only write the current one into `current`,
     // a valid, writable `struct sigaction`.

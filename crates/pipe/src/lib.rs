@@ -191,7 +191,8 @@ impl<T: Serialize + DeserializeOwned> Connection<T> {
     ///
     /// # Errors
     ///
-    /// [`PipeError::Closed`] if no process holds the other end any more,
+    /// [`PipeError::Closed`] if no process holds the other end any more, whatever `SIGPIPE`'s
+    /// action (see [`ipc_common::sigpipe`] if your program changes it),
     /// [`PipeError::TooLarge`] above the [limit](Connection::set_max_message),
     /// [`PipeError::Encode`] if `T`'s `Serialize` fails.
     pub fn send(&mut self, message: &T) -> Result<(), PipeError> {
