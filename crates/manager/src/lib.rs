@@ -5,7 +5,9 @@
 //! namespace (a name with no file behind it, so nothing is left to clean up), named after the
 //! starting process's pid and a counter. [`Manager::dict`] and [`Manager::list`] create
 //! objects on the server and return [`DictProxy`] and [`ListProxy`] handles; every operation
-//! on a proxy is one request and one reply, as in Python.
+//! on a proxy is one request and one reply, as in Python. The server answers each connection
+//! on a thread of its own, as Python's does, and applies one request at a time, so every
+//! operation is atomic; a client that stops reading holds up only its own thread.
 //!
 //! Values travel as JSON: keys, values and items are any serde types, stored on the server as
 //! [`serde_json::Value`]. Two keys are the same when their JSON is the same (so `1` and `1.0`
