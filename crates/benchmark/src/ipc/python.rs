@@ -9,6 +9,8 @@ use std::process::{Command, Stdio};
 pub struct Python {
     /// Median per operation name (`spawn`, `queue_1_1`, ...), in the script's units.
     pub medians: HashMap<String, f64>,
+    /// The fastest repetition per operation name, in the script's units.
+    pub fastest: HashMap<String, f64>,
     /// `Python 3.11.7`, or why nothing was measured.
     pub version: String,
     /// Set when the Python column is "n/a": why.
@@ -21,10 +23,16 @@ impl Python {
         self.medians.get(op).copied()
     }
 
+    /// The fastest repetition of `op`, if the script measured it.
+    pub fn fastest(&self, op: &str) -> Option<f64> {
+        self.fastest.get(op).copied()
+    }
+
     /// No Python column, because of `why`.
     pub fn missing(why: String) -> Python {
         Python {
             medians: HashMap::new(),
+            fastest: HashMap::new(),
             version: "Python: n/a".into(),
             missing: Some(why),
         }
@@ -67,7 +75,7 @@ pub fn run(ops: &[&str]) -> Python {
     if !out.status.success() {
         return Python::missing(format!("{} failed: {}", script.display(), out.status));
     }
-    let mut medians = HashMap::new();
+    let (mut medians, mut fastest) = (HashMap::new(), HashMap::new());
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -75,9 +83,13 @@ pub fn run(ops: &[&str]) -> Python {
         if let (Some(op), Some(median)) = (v["op"].as_str(), v["median"].as_f64()) {
             medians.insert(op.to_string(), median);
         }
+        if let (Some(op), Some(min)) = (v["op"].as_str(), v["fastest"].as_f64()) {
+            fastest.insert(op.to_string(), min);
+        }
     }
     Python {
         medians,
+        fastest,
         version,
         missing: None,
     }
