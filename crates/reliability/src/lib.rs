@@ -28,14 +28,16 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use nix::fcntl::{FcntlArg, fcntl};
 use nix::sys::signal::{self, Signal};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -308,6 +310,16 @@ impl Run {
     ///
     /// As for [`spawn`](Run::spawn).
     pub fn command(command: &mut Command) -> io::Result<Run> {
+        Run::command_with_stdout(command, None)
+    }
+
+    /// As [`command`](Run::command), with stdout going to `stdout` (a pipe the test holds,
+    /// say) instead of a file; [`Finish::stdout`] is then empty.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Run::spawn).
+    pub fn command_with_stdout(command: &mut Command, stdout: Option<Stdio>) -> io::Result<Run> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let base = std::env::temp_dir().join(format!(
             "reliability-{}-{}",
@@ -318,7 +330,13 @@ impl Run {
         let child = command
             .process_group(0)
             .stdin(Stdio::null())
-            .stdout(File::create(&out)?)
+            .stdout(match stdout {
+                Some(stdout) => {
+                    File::create(&out)?;
+                    stdout
+                }
+                None => File::create(&out)?.into(),
+            })
             .stderr(File::create(&err)?)
             .spawn()?;
         let pgid = i32::try_from(child.id()).map_err(io::Error::other)?;
@@ -496,6 +514,95 @@ impl Drop for Run {
         }
         let _ = fs::remove_file(&self.out);
         let _ = fs::remove_file(&self.err);
+    }
+}
+
+/// A one-page pipe for a section's stdout, filled in advance so that only the first `room`
+/// bytes the section prints fit in it: the next write blocks, and holds the process that makes
+/// it still (alive, and easy to catch) until the pipe is read. For sections whose children
+/// live too briefly to be caught otherwise.
+///
+/// ```no_run
+/// use std::process::Command;
+/// use std::time::Duration;
+/// use reliability::{HeldStdout, Run, binary};
+///
+/// // The pipe demo's parent prints one line before it forks; its child's first line blocks.
+/// let room = HeldStdout::room_before("pipe", "子进程 Child-1 启动")?;
+/// let mut held = HeldStdout::new(room)?;
+/// let mut run = Run::command_with_stdout(&mut Command::new(binary("pipe")?), Some(held.stdio()?))?;
+/// assert!(run.wait_until(Duration::from_secs(10), |r| r.named("Child-1").is_some()));
+/// let printed = held.release(); // the child goes on
+/// run.finish(Duration::from_secs(5));
+/// assert!(printed.join().expect("reader")?.starts_with("=== "));
+/// # Ok::<(), anyhow::Error>(())
+/// ```
+pub struct HeldStdout {
+    reader: PipeReader,
+    writer: Option<PipeWriter>,
+    filler: usize,
+}
+
+impl HeldStdout {
+    /// The size of the pipe: one page, the smallest a pipe can be.
+    const PAGE: usize = 4096;
+
+    /// A held pipe with `room` bytes free.
+    ///
+    /// # Errors
+    ///
+    /// Fails if `room` is above a page, or if the pipe cannot be made, shrunk or filled.
+    pub fn new(room: usize) -> anyhow::Result<HeldStdout> {
+        let filler = Self::PAGE
+            .checked_sub(room)
+            .context("more room asked for than a page")?;
+        let (reader, mut writer) = io::pipe()?;
+        fcntl(&writer, FcntlArg::F_SETPIPE_SZ(Self::PAGE as i32)).context("F_SETPIPE_SZ")?;
+        // One write: the page's one buffer, which the section's writes then join while they fit.
+        writer.write_all(&vec![b'.'; filler])?;
+        Ok(HeldStdout {
+            reader,
+            writer: Some(writer),
+            filler,
+        })
+    }
+
+    /// The number of bytes `section` prints, run normally, before the line `line`.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the section cannot be run or does not print `line`.
+    pub fn room_before(section: &str, line: &str) -> anyhow::Result<usize> {
+        let mut run = Run::spawn(&binary(section)?, &[])?;
+        let end = run.finish(Duration::from_secs(20));
+        end.stdout
+            .find(&format!("{line}\n"))
+            .with_context(|| format!("{section} does not print {line:?}\n{}", end.describe()))
+    }
+
+    /// The pipe's writing end, for the section's stdout (only once).
+    ///
+    /// # Errors
+    ///
+    /// Fails if it was already taken.
+    pub fn stdio(&mut self) -> anyhow::Result<Stdio> {
+        Ok(self.writer.take().context("stdout already taken")?.into())
+    }
+
+    /// Reads the pipe until every writer has closed it, on a thread of its own, so that the
+    /// section goes on; the thread returns what the section printed.
+    pub fn release(self) -> JoinHandle<io::Result<String>> {
+        let HeldStdout {
+            mut reader,
+            writer,
+            filler,
+        } = self;
+        drop(writer);
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            reader.read_to_end(&mut bytes)?;
+            Ok(String::from_utf8_lossy(bytes.get(filler..).unwrap_or_default()).into_owned())
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use reliability::{Finish, ProcInfo, Run, become_subreaper, binary, shm_entries};
+use reliability::{Finish, HeldStdout, ProcInfo, Run, become_subreaper, binary, shm_entries};
 
 /// Set in the environment of this program's copy that plays a faulty section.
 const FAULTY: &str = "RELIABILITY_FAULTY_SECTION";
@@ -188,32 +188,38 @@ fn queue_all_consumers_killed() {
     assert!(!end.stdout.contains("结束工作"), "{}", end.describe());
 }
 
-/// The pipe's child dies (before or after it replied, wherever the parent is): the parent's
-/// send or recv gets `Closed`, not a hang, and the parent names the child and its death.
+/// The pipe's child dies before it replied: the parent's `recv` gets `Closed`, not a hang, and
+/// the parent names the child and its death.
+///
+/// The child lives for microseconds, too briefly to be caught reliably, so its stdout holds it
+/// still ([`HeldStdout`]): its first `println!` blocks, and it waits there until killed.
 fn pipe_child_killed() {
-    for _ in 0..50 {
-        let shm = shm_entries().expect("/dev/shm");
-        let mut run = start("pipe", &[]);
-        // The whole program lasts milliseconds: catch the child, then freeze everything.
-        if !run.wait_until(WAIT, |r| r.descendants() > 0) {
-            continue;
-        }
-        let running = run.freeze().expect("SIGSTOP");
-        let Some(child) = running.iter().find(|p| p.comm == "Child-1") else {
-            continue; // it had already ended: try again
-        };
-        sigkill(child);
-        run.thaw().expect("SIGCONT");
-        let end = fails_cleanly(
-            &mut run,
-            Duration::from_secs(5),
-            &shm,
-            &format!("process Child-1 (pid {}) was killed by SIGKILL", child.pid),
-        );
-        assert!(!end.stdout.contains("通信完成"), "{}", end.describe());
-        return;
-    }
-    panic!("the pipe's child was never caught alive in 50 runs");
+    let room = HeldStdout::room_before("pipe", "子进程 Child-1 启动").expect("a normal run");
+    let shm = shm_entries().expect("/dev/shm");
+    let mut held = HeldStdout::new(room).expect("pipe");
+    let mut run = Run::command_with_stdout(
+        &mut Command::new(binary("pipe").unwrap_or_else(|e| panic!("{e:#}"))),
+        Some(held.stdio().expect("stdout")),
+    )
+    .expect("spawn");
+    assert!(
+        run.wait_until(WAIT, |r| r.named("Child-1").is_some()),
+        "the child never started"
+    );
+    let child = run.named("Child-1").expect("Child-1 is running");
+    sigkill(&child);
+    let stdout = held.release();
+    fails_cleanly(
+        &mut run,
+        Duration::from_secs(5),
+        &shm,
+        &format!("process Child-1 (pid {}) was killed by SIGKILL", child.pid),
+    );
+    let stdout = stdout.join().expect("reader").expect("read");
+    assert_eq!(
+        stdout, "=== 使用Pipe进行进程间通信 ===\n",
+        "only the header"
+    );
 }
 
 /// The manager's server dies while the workers use it: every request fails at once with

@@ -8,11 +8,12 @@
 //! consumers, the manager's server and workers, a pool's workers).
 
 use std::fmt::Write as _;
+use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
-use reliability::{Finish, Run, become_subreaper, binary, sections, shm_entries};
+use reliability::{Finish, HeldStdout, Run, become_subreaper, binary, sections, shm_entries};
 
 /// The most processes each section has at once, its own included (measured with `ps`); a
 /// section not listed here is signalled as soon as it has one child.
@@ -31,6 +32,10 @@ const CROWD: &[(&str, usize)] = &[
     ("custom-worker", 4),
     ("deadlock", 3),
 ];
+
+/// Sections whose crowd lasts microseconds: their stdout holds them at the line given
+/// ([`HeldStdout`]), so that the signal finds them crowded.
+const HELD: &[(&str, &str)] = &[("pipe", "子进程 Child-1 启动")];
 
 /// How long the group may take to disappear after the signal.
 const LIMIT: Duration = Duration::from_secs(2);
@@ -55,9 +60,25 @@ fn interrupt(section: &str, how: How) -> Result<Finish, String> {
         .iter()
         .find(|(name, _)| *name == section)
         .map_or(2, |(_, n)| *n);
+    let held_at = HELD.iter().find(|(name, _)| *name == section);
+    let room = match held_at {
+        Some((_, line)) => {
+            Some(HeldStdout::room_before(section, line).map_err(|e| format!("{e:#}"))?)
+        }
+        None => None,
+    };
     for _ in 0..ATTEMPTS {
         let shm_before = shm_entries().map_err(|e| e.to_string())?;
-        let mut run = Run::spawn(&bin, &[]).map_err(|e| e.to_string())?;
+        let mut held = match room {
+            Some(room) => Some(HeldStdout::new(room).map_err(|e| format!("{e:#}"))?),
+            None => None,
+        };
+        let stdout = match &mut held {
+            Some(held) => Some(held.stdio().map_err(|e| format!("{e:#}"))?),
+            None => None,
+        };
+        let mut run =
+            Run::command_with_stdout(&mut Command::new(&bin), stdout).map_err(|e| e.to_string())?;
         if !run.wait_until(Duration::from_secs(20), |r| r.descendants() + 1 >= crowd) {
             let end = run.finish(LIMIT);
             if end.code() == Some(0) {
@@ -80,7 +101,12 @@ fn interrupt(section: &str, how: How) -> Result<Finish, String> {
         };
         sent.map_err(|e| format!("signal: {e}"))?;
         run.thaw().map_err(|e| format!("SIGCONT: {e}"))?;
+        // A held section's children are blocked on stdout: let them write, to their end.
+        let printed = held.map(HeldStdout::release);
         let end = run.finish(LIMIT);
+        if let Some(printed) = printed {
+            let _ = printed.join();
+        }
         let expected = match how {
             How::CtrlC => Signal::SIGINT,
             How::TermParent => Signal::SIGTERM,
