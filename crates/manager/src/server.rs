@@ -12,7 +12,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
+use std::time::Duration;
 
+use nix::errno::Errno;
 use nix::sys::socket::{Shutdown, shutdown};
 use pipe::frame;
 use serde_json::Value;
@@ -35,19 +37,27 @@ pub(crate) fn serve(listener: UnixListener) -> io::Result<()> {
     let objects: Arc<Objects> = Arc::new(Mutex::new((Vec::new(), false)));
     let listener = Arc::new(listener);
     loop {
-        let stream = match listener.accept() {
-            Ok((stream, _)) => stream,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // The listener was shut down by a shutdown request: every reply is sent.
-            Err(_) if shut_down(&objects) => return Ok(()),
-            // A client that went away before being accepted, or no fds left: keep serving.
-            Err(_) => continue,
+        let error = match listener.accept() {
+            Ok((stream, _)) => {
+                let (objects, listener) = (Arc::clone(&objects), Arc::clone(&listener));
+                // A refused thread closes this connection only; its client sees the server
+                // as gone.
+                let _ = thread::Builder::new()
+                    .name("manager-client".into())
+                    .spawn(move || serve_client(stream, &objects, &listener));
+                continue;
+            }
+            Err(error) => error,
         };
-        let (objects, listener) = (Arc::clone(&objects), Arc::clone(&listener));
-        // A refused thread closes this connection only; its client sees the server as gone.
-        let _ = thread::Builder::new()
-            .name("manager-client".into())
-            .spawn(move || serve_client(stream, &objects, &listener));
+        match error.raw_os_error().map(Errno::from_raw) {
+            // The listener was shut down by a shutdown request, whose reply is sent.
+            _ if shut_down(&objects) => return Ok(()),
+            // Interrupted, or a client that went away before being accepted.
+            Some(Errno::EINTR | Errno::ECONNABORTED) => {}
+            // No descriptor left: wait for one to be closed, rather than spin.
+            Some(Errno::EMFILE | Errno::ENFILE) => thread::sleep(Duration::from_millis(10)),
+            _ => return Err(error),
+        }
     }
 }
 
@@ -62,10 +72,9 @@ fn shut_down(objects: &Objects) -> bool {
 /// Answers the requests of one connection, in order, until it closes or sends one that is not
 /// of our protocol (the connection is then dropped rather than guessed at).
 fn serve_client(stream: UnixStream, objects: &Objects, listener: &UnixListener) {
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    // Reads and writes share the one descriptor (`&UnixStream` does both).
+    let mut reader = BufReader::with_capacity(16 * 1024, &stream);
+    let mut writer = &stream;
     let mut request = Vec::with_capacity(256);
     let mut out = Vec::with_capacity(256);
     while frame::read(&mut reader, &mut request, MAX_FRAME).is_ok() && request.len() >= 5 {

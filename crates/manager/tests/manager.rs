@@ -9,8 +9,11 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::{Duration, Instant};
 
-use ipc_common::Process;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ipc_common::{Event, Process, ShmBox};
 use manager::{Manager, ManagerError};
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -46,6 +49,73 @@ fn a_client_that_stops_reading_blocks_only_itself() {
         "shutdown waited"
     );
     drop(raw);
+}
+
+/// A server out of file descriptors neither spins nor drops the client it cannot accept yet:
+/// it waits, and serves that client once another one has gone.
+fn server_out_of_descriptors_waits_then_serves() {
+    // In a child of its own, so that this program's limits stay as they are.
+    let limited = Process::start("limited", || {
+        // The server is forked with a limit of 16 descriptors; this process then takes its
+        // own limit back (it holds a pidfd per child).
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+        setrlimit(Resource::RLIMIT_NOFILE, 16, hard).expect("setrlimit");
+        let manager = Manager::start().expect("start");
+        setrlimit(Resource::RLIMIT_NOFILE, soft, hard).expect("setrlimit");
+        let list = manager.list::<u32>().expect("list");
+        let (appended, leave) = (
+            ShmBox::new(AtomicU32::new(0)).expect("shm"),
+            Event::new().expect("event"),
+        );
+        // Clients that append and then stay connected, until one cannot be accepted.
+        let mut holders = Vec::new();
+        let stuck = loop {
+            let i = holders.len() as u32;
+            assert!(i < 20, "the server never ran out of descriptors");
+            holders.push(
+                Process::start(format!("holder-{i}"), || {
+                    list.append(&i).expect("append");
+                    appended.fetch_add(1, Ordering::SeqCst);
+                    leave.wait();
+                })
+                .expect("start"),
+            );
+            let started = Instant::now();
+            while appended.load(Ordering::SeqCst) <= i
+                && started.elapsed() < Duration::from_millis(500)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if appended.load(Ordering::SeqCst) <= i {
+                break i;
+            }
+        };
+        // Waiting, not spinning: the server uses almost no CPU while the client waits.
+        let before = cpu_ticks(manager.pid());
+        std::thread::sleep(Duration::from_millis(500));
+        let spent = cpu_ticks(manager.pid()) - before;
+        assert!(
+            spent <= 10,
+            "the server used {spent} ticks of CPU in 500 ms"
+        );
+        // The others leave; the waiting client is then accepted and served.
+        leave.set();
+        for holder in &holders {
+            assert_eq!(holder.join().expect("join"), 0);
+        }
+        assert_eq!(appended.load(Ordering::SeqCst), stuck + 1);
+        assert_eq!(list.len().expect("len"), stuck as usize + 1);
+    })
+    .expect("start");
+    assert_eq!(limited.join().expect("join"), 0);
+}
+
+/// The CPU time `pid` has used, in clock ticks (utime + stime of `/proc/PID/stat`).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
 }
 
 fn list_appends_from_three_processes_none_lost() {
@@ -294,6 +364,10 @@ fn main() {
         (
             "a_client_that_stops_reading_blocks_only_itself",
             a_client_that_stops_reading_blocks_only_itself,
+        ),
+        (
+            "server_out_of_descriptors_waits_then_serves",
+            server_out_of_descriptors_waits_then_serves,
         ),
         ("demo_output_is_complete", demo_output_is_complete),
     ]);
