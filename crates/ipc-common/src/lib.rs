@@ -15,7 +15,10 @@
 #![allow(unsafe_code)]
 
 pub mod cli;
+pub mod codec;
+pub mod fault;
 pub mod floor;
+pub mod frame;
 pub mod process;
 pub mod pyfmt;
 pub mod remote;
@@ -24,6 +27,7 @@ pub mod shm;
 pub mod sigpipe;
 pub mod sync;
 pub mod testing;
+pub mod time;
 
 pub use process::{ChildOutcome, Process, ProcessError};
 pub use shm::{ShmBox, ShmSafe, ShmSlice};

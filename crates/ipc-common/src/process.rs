@@ -520,6 +520,45 @@ fn parse_thread_count(stat: &[u8]) -> Option<usize> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// Closes every file descriptor of this process except 0, 1, 2 and those in `keep`
+/// (`close_range`): for a long-lived child (a manager's server, a pool's worker) that must not
+/// hold copies of its parent's pipe ends and sockets, which would keep them open (a reader
+/// would never see end-of-file) for as long as the child lives.
+///
+/// # Errors
+///
+/// Fails only if `close_range` itself fails (Linux 5.9 or newer is needed).
+///
+/// # Safety
+///
+/// Every descriptor not in `keep` is closed: no object that owns one of them (an `OwnedFd`, a
+/// `File`, a pipe end) may be used or dropped afterwards, or it would act on a closed number
+/// that a new descriptor may since have taken.
+#[allow(dead_code)]
+pub(crate) unsafe fn close_fds_except(keep: &[std::os::fd::RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut first = 3u32;
+    for fd in keep.into_iter().chain([u32::MAX]) {
+        if fd > first {
+            // SAFETY: close_range only closes descriptors; by this function's contract no
+            // object owning one in the range is used again. With `fd == u32::MAX` the range
+            // runs to the last descriptor.
+            let rc = unsafe { libc::close_range(first, fd - 1, 0) };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        first = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
 /// Opens a pidfd for `pid`: readable once that process has ended.
 fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; it touches no memory

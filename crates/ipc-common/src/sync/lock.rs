@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use super::SyncError;
 use super::futex::{add_to_timespec, clock_now};
 use crate::shm::{ShmBox, ShmSafe};
+use crate::time::{expired, next_wake};
 
 /// The pthread mutex itself, placed in shared memory and initialised there (a process-shared
 /// mutex must not move after `pthread_mutex_init`).
 ///
 /// It is `PTHREAD_PROCESS_SHARED` and `PTHREAD_MUTEX_ROBUST`: when a process dies holding it,
 /// the next locker gets `EOWNERDEAD` instead of waiting forever.
-pub struct RawLock {
+pub(crate) struct RawLock {
     mutex: UnsafeCell<libc::pthread_mutex_t>,
 }
 
@@ -32,7 +33,7 @@ unsafe impl Send for RawLock {}
 impl RawLock {
     /// Initialises the mutex in place (process-shared, robust). Call once, before any process
     /// other than the caller can see it.
-    pub fn init(&self) -> Result<(), SyncError> {
+    pub(crate) fn init(&self) -> Result<(), SyncError> {
         // SAFETY: `attr` is a local, initialised by pthread_mutexattr_init before any use and
         // destroyed after; `self.mutex` is at its final shared address and not yet in use.
         unsafe {
@@ -60,56 +61,69 @@ impl RawLock {
     /// Locks, waiting until `deadline` if one is given. Returns `Ok(None)` on timeout,
     /// `Ok(Some(owner_died))` once locked, where `owner_died` says that the previous holder
     /// died while holding the lock (the lock was made consistent again).
-    pub fn lock(&self, deadline: Option<Instant>) -> Result<Option<bool>, SyncError> {
-        let rc = match deadline {
+    ///
+    /// The wait is measured on the monotonic clock (`pthread_mutex_clocklock`), so a step of
+    /// the wall clock neither stretches nor cuts it, and it is made of sleeps of at most
+    /// [`LIVENESS_SLICE`](crate::time::LIVENESS_SLICE): the wake-up an unlock sends goes to one waiter, and if that waiter
+    /// dies before it takes the lock, the others would otherwise sleep on with the lock free.
+    pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Option<bool>, SyncError> {
+        loop {
+            let until = next_wake(deadline);
+            let left = until.saturating_duration_since(Instant::now());
+            let abs = add_to_timespec(clock_now(libc::CLOCK_MONOTONIC), left);
             // SAFETY: the mutex was initialised by `init` and lives in a mapping that outlives
-            // `self`.
-            None => unsafe { libc::pthread_mutex_lock(self.mutex.get()) },
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                let abs = add_to_timespec(clock_now(libc::CLOCK_REALTIME), left);
-                // SAFETY: as above; `abs` is a normalised timespec living across the call.
-                unsafe { libc::pthread_mutex_timedlock(self.mutex.get(), &abs) }
+            // `self`; `abs` is a normalised timespec living across the call.
+            let rc =
+                unsafe { pthread_mutex_clocklock(self.mutex.get(), libc::CLOCK_MONOTONIC, &abs) };
+            match rc {
+                libc::ETIMEDOUT if expired(deadline) => return Ok(None),
+                libc::ETIMEDOUT => continue,
+                rc => return self.locked(rc, "pthread_mutex_clocklock").map(Some),
             }
-        };
+        }
+    }
+
+    /// Turns the result of a successful lock call into "the previous holder died".
+    fn locked(&self, rc: i32, call: &'static str) -> Result<bool, SyncError> {
         match rc {
-            0 => Ok(Some(false)),
-            libc::ETIMEDOUT => Ok(None),
+            0 => Ok(false),
             libc::EOWNERDEAD => {
                 // SAFETY: we hold the mutex (EOWNERDEAD hands it to us); marking it consistent
                 // keeps it usable after our unlock.
                 check("pthread_mutex_consistent", unsafe {
                     libc::pthread_mutex_consistent(self.mutex.get())
                 })?;
-                Ok(Some(true))
+                Ok(true)
             }
-            rc => check("pthread_mutex_lock", rc).map(|()| None),
+            rc => check(call, rc).map(|()| false),
         }
     }
 
     /// Locks if free, at once. `Ok(None)` if another holder has it.
-    pub fn try_lock(&self) -> Result<Option<bool>, SyncError> {
+    pub(crate) fn try_lock(&self) -> Result<Option<bool>, SyncError> {
         // SAFETY: the mutex was initialised by `init`.
         match unsafe { libc::pthread_mutex_trylock(self.mutex.get()) } {
-            0 => Ok(Some(false)),
             libc::EBUSY => Ok(None),
-            libc::EOWNERDEAD => {
-                // SAFETY: EOWNERDEAD means we now hold it; see `lock`.
-                check("pthread_mutex_consistent", unsafe {
-                    libc::pthread_mutex_consistent(self.mutex.get())
-                })?;
-                Ok(Some(true))
-            }
-            rc => check("pthread_mutex_trylock", rc).map(|()| None),
+            rc => self.locked(rc, "pthread_mutex_trylock").map(Some),
         }
     }
 
-    /// Unlocks. Only the holder may call it.
-    pub fn unlock(&self) {
+    /// Unlocks. Only the thread that holds the lock may call it.
+    pub(crate) fn unlock(&self) {
         // SAFETY: called only by the holder (through a guard's drop); an error here (EPERM for
         // a non-holder) cannot happen through the guards and leaves the mutex unchanged.
         unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
     }
+}
+
+unsafe extern "C" {
+    /// glibc 2.30's `pthread_mutex_clocklock`: `pthread_mutex_timedlock` on a chosen clock
+    /// (the `libc` crate does not declare it).
+    fn pthread_mutex_clocklock(
+        mutex: *mut libc::pthread_mutex_t,
+        clock: libc::clockid_t,
+        abstime: *const libc::timespec,
+    ) -> libc::c_int;
 }
 
 fn check(call: &'static str, rc: i32) -> Result<(), SyncError> {

@@ -19,7 +19,8 @@ mod mutex;
 mod semaphore;
 
 pub use event::Event;
-pub use lock::{Lock, LockGuard, RawLock};
+pub(crate) use lock::RawLock;
+pub use lock::{Lock, LockGuard};
 pub use mutex::{Mutex, MutexGuard, MutexSlice};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 
