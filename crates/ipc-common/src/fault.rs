@@ -35,6 +35,8 @@ pub enum Fault {
     Stop,
     /// The process dies at once (`SIGKILL`).
     Kill,
+    /// The system call at the point fails, as if the kernel refused it (see [`fails`]).
+    Fail,
 }
 
 /// Armed points: name, fault, hits left before it fires.
@@ -64,23 +66,32 @@ pub fn point(name: &'static str) {
     }
 }
 
+/// A named system call that a test may make fail: `true` if the caller must act as if the
+/// kernel refused it.
+#[inline]
+pub fn fails(name: &'static str) -> bool {
+    ARMED.load(Relaxed) && take(name) == Some(Fault::Fail)
+}
+
 #[cold]
 fn hit(name: &'static str) {
-    let fault = {
-        let mut points = POINTS.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(at) = points.iter().position(|(n, ..)| *n == name) else {
-            return;
-        };
-        points[at].2 -= 1;
-        if points[at].2 > 0 {
-            return;
-        }
-        points.remove(at).1
+    let fault = match take(name) {
+        Some(fault @ (Fault::Stop | Fault::Kill)) => fault,
+        _ => return,
     };
     let _ = raise(match fault {
         Fault::Stop => Signal::SIGSTOP,
-        Fault::Kill => Signal::SIGKILL,
+        _ => Signal::SIGKILL,
     });
+}
+
+/// Counts a hit of `name`; returns its fault when this hit is the armed one.
+#[cold]
+fn take(name: &'static str) -> Option<Fault> {
+    let mut points = POINTS.lock().unwrap_or_else(|e| e.into_inner());
+    let at = points.iter().position(|(n, ..)| *n == name)?;
+    points[at].2 -= 1;
+    (points[at].2 == 0).then(|| points.remove(at).1)
 }
 
 /// Waits up to `timeout` until process `pid` is stopped (state `T` in `/proc/PID/stat`);

@@ -16,14 +16,15 @@
 
 pub mod cli;
 pub mod codec;
+pub mod current;
 pub mod fault;
 pub mod floor;
 pub mod frame;
+mod image;
 pub mod process;
 pub mod pyfmt;
 pub mod remote;
 pub mod ring;
-#[allow(dead_code)] // wired to process start-up in the next step
 pub mod share;
 pub mod shm;
 pub mod sigpipe;
@@ -31,7 +32,11 @@ pub mod sync;
 pub mod testing;
 pub mod time;
 
-pub use process::{ChildOutcome, Process, ProcessError};
+pub use current::{ProcessInfo, current_process, parent_process};
+pub use process::{
+    ChildOutcome, Context, Process, ProcessError, StartMethod, get_context, get_start_method,
+    set_start_method,
+};
 pub use shm::{ShmBox, ShmSafe, ShmShared, ShmSlice};
 pub use sync::{
     Event, Lock, LockGuard, Mutex, MutexGuard, MutexSlice, Semaphore, SemaphoreGuard, SyncError,

@@ -1,14 +1,16 @@
 //! Calling a function in another process by number: how a pool sends "run `f` on these
 //! arguments" to workers that were forked before `f` was chosen.
 //!
-//! Python pickles a function by its name, and the worker looks the name up. A forked worker
-//! runs the same program image as its parent, at the same addresses, so a plain `fn` pointer
-//! taken in the parent is valid in the worker. [`FnTable`] keeps such pointers in shared
-//! memory and hands out small [`FnId`]s; a task message carries the id and the arguments as
-//! JSON, and the worker calls [`FnTable::call`]. The table is written only through
-//! [`FnTable::register`], so an id read from a message can at worst name the wrong
-//! registered function (its JSON then fails to decode); it can never make the worker jump to
-//! an address that is not a registered function.
+//! Python pickles a function by its name, and the worker looks the name up. A worker runs the
+//! same program as its parent (a fork of it, or a fresh run of the same executable under
+//! spawn and forkserver), and a program is loaded as one block, so a function lies at the
+//! same distance from any other function of the program in every run. [`FnTable`] keeps, in
+//! shared memory, each registered function's *offset* from a fixed function of this crate
+//! and hands out small [`FnId`]s; a task message carries the id and the arguments, and the
+//! worker calls [`FnTable::call`], which turns the offsets back into addresses of its own run.
+//! The table is written only through [`FnTable::register`], so an id read from a message can
+//! at worst name the wrong registered function (its arguments then fail to decode); it can
+//! never make the worker jump to an address that is not a registered function.
 //!
 //! Arguments and results travel in chunks: a call decodes a JSON array of arguments, applies
 //! the function to each, and encodes the JSON array of results (Python's `map` chunks).
@@ -19,6 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::image::{address, offset};
 use crate::shm::{ShmBox, ShmSafe};
 use crate::sync::{RawLock, SyncError};
 
@@ -56,10 +59,10 @@ fn trampoline<T: DeserializeOwned, R: Serialize>(
     args: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
-    // SAFETY: `func` was stored by `FnTable::register::<T, R>` as a `fn(T) -> R` of this
-    // program image (the table is written nowhere else), together with this very
-    // instantiation of `trampoline::<T, R>`; a forked process shares the image and its
-    // addresses. So `func` is a valid `fn(T) -> R`.
+    // SAFETY: `func` was stored by `FnTable::register::<T, R>` as the offset of a `fn(T) -> R`
+    // of this program image (the table is written nowhere else), together with this very
+    // instantiation of `trampoline::<T, R>`; every worker runs the same executable, where the
+    // offset names the same function (crate::image). So `func` is a valid `fn(T) -> R`.
     let f: fn(T) -> R = unsafe { std::mem::transmute::<usize, fn(T) -> R>(func) };
     let args: Vec<T> = serde_json::from_slice(args)?;
     let results: Vec<R> = args.into_iter().map(f).collect();
@@ -70,15 +73,15 @@ fn trampoline<T: DeserializeOwned, R: Serialize>(
 struct Table {
     lock: RawLock,
     len: AtomicU32,
-    /// Pairs of (trampoline, function) addresses.
+    /// Pairs of (trampoline, function) offsets in the program image (crate::image).
     entries: [[AtomicUsize; 2]; CAPACITY],
 }
 
-// SAFETY: a robust mutex and atomics: no pointers into private memory (the addresses are of
-// code, shared by every fork), valid when zeroed, no destructor.
+// SAFETY: a robust mutex and atomics holding offsets, not pointers; valid when zeroed; no
+// destructor.
 unsafe impl ShmSafe for Table {}
 
-/// Functions that this process and its forked children can call by [`FnId`].
+/// Functions that this process and its children can call by [`FnId`].
 ///
 /// # Example
 ///
@@ -134,7 +137,10 @@ impl FnTable {
         &self,
         f: fn(T) -> R,
     ) -> Result<FnId, RemoteError> {
-        let pair = [trampoline::<T, R> as Trampoline as usize, f as usize];
+        let pair = [
+            offset(trampoline::<T, R> as Trampoline as usize) as usize,
+            offset(f as usize) as usize,
+        ];
         let t = &*self.table;
         t.lock.lock(None)?;
         let len = t.len.load(SeqCst) as usize;
@@ -167,10 +173,12 @@ impl FnTable {
         if index >= t.len.load(SeqCst) as usize {
             return Err(RemoteError::Unknown(id));
         }
-        let [call, func] = t.entries[index].each_ref().map(|a| a.load(SeqCst));
-        // SAFETY: entries below `len` were written by `register` as the address of a
-        // `trampoline::<T, R>` instantiation of this program image, which a forked process
-        // shares.
+        let [call, func] = t.entries[index]
+            .each_ref()
+            .map(|a| address(a.load(SeqCst) as i64));
+        // SAFETY: entries below `len` were written by `register` as the offset of a
+        // `trampoline::<T, R>` instantiation of this program image, which every worker runs
+        // (crate::image); `address` turned it into this run's address.
         let call: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(call) };
         call(func, args, out).map_err(|e| RemoteError::Json(id, e))
     }

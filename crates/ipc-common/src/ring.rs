@@ -1,7 +1,7 @@
 //! A ring of byte frames in shared memory: the transport under `queue::Queue` and the pool.
 //!
 //! Any number of processes push and pop whole frames (`&[u8]`) at once. A frame is copied in
-//! and out under a process-shared robust [`RawLock`], so it is never torn or interleaved,
+//! and out under a process-shared robust lock, so it is never torn or interleaved,
 //! whatever its size (up to the ring's capacity). A push waits while the ring is full, a pop
 //! while it is empty, each with an optional deadline, sleeping on a futex. When nobody sleeps,
 //! a push or pop makes no system call at all: the cost is a lock and a copy.

@@ -27,18 +27,48 @@ pub const MAX_FDS: usize = 250;
 
 thread_local! {
     /// Descriptors put aside by the `Serialize` of shared objects, during a process start.
-    static SINK: RefCell<Option<Vec<OwnedFd>>> = const { RefCell::new(None) };
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
     /// Descriptors received by a starting child, taken by position by `Deserialize`.
     static SOURCE: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` (which serializes a process's arguments) and returns the descriptors that shared
-/// objects put aside while it ran, in order.
+/// Where serialized descriptors go.
+enum Sink {
+    /// Duplicates, to send to a child.
+    Copies(Vec<OwnedFd>),
+    /// Only their numbers in this process, to know which ones a forked child needs.
+    Numbers(Vec<RawFd>),
+}
+
+impl Sink {
+    fn len(&self) -> usize {
+        match self {
+            Sink::Copies(v) => v.len(),
+            Sink::Numbers(v) => v.len(),
+        }
+    }
+}
+
+/// Runs `f` (which serializes a process's arguments) and returns duplicates of the descriptors
+/// that shared objects put aside while it ran, in order.
 pub(crate) fn collect<R>(f: impl FnOnce() -> R) -> (R, Vec<OwnedFd>) {
-    let outer = SINK.with(|s| s.replace(Some(Vec::new())));
+    let outer = SINK.with(|s| s.replace(Some(Sink::Copies(Vec::new()))));
     let result = f();
-    let fds = SINK.with(|s| s.replace(outer)).unwrap_or_default();
-    (result, fds)
+    match SINK.with(|s| s.replace(outer)) {
+        Some(Sink::Copies(fds)) => (result, fds),
+        _ => (result, Vec::new()),
+    }
+}
+
+/// Runs `f` (which serializes a process's arguments) and returns the numbers of the
+/// descriptors that shared objects hold, without duplicating them.
+pub(crate) fn collect_originals<R>(f: impl FnOnce() -> R) -> (R, Vec<RawFd>) {
+    let outer = SINK.with(|s| s.replace(Some(Sink::Numbers(Vec::new()))));
+    let result = f();
+    match SINK.with(|s| s.replace(outer)) {
+        Some(Sink::Numbers(fds)) => (result, fds),
+        _ => (result, Vec::new()),
+    }
 }
 
 /// Runs `f` (which deserializes a process's arguments) with `fds` available to the
@@ -105,7 +135,7 @@ impl<'de> Deserialize<'de> for SharedFd {
 fn put_aside(fd: BorrowedFd<'_>) -> Result<u32, String> {
     SINK.with(|sink| {
         let mut sink = sink.borrow_mut();
-        let Some(list) = sink.as_mut() else {
+        let Some(sink) = sink.as_mut() else {
             return Err(
                 "a shared object (queue, pipe end, lock, shared memory) can only be \
                         serialized as an argument of a process start (Python: \"should only be \
@@ -113,16 +143,19 @@ fn put_aside(fd: BorrowedFd<'_>) -> Result<u32, String> {
                     .to_string(),
             );
         };
-        if list.len() >= MAX_FDS {
+        if sink.len() >= MAX_FDS {
             return Err(format!(
                 "the arguments of one process start hold more than {MAX_FDS} shared objects"
             ));
         }
-        let copy = fd
-            .try_clone_to_owned()
-            .map_err(|e| format!("cannot duplicate a shared object's descriptor: {e}"))?;
-        list.push(copy);
-        Ok(list.len() as u32 - 1)
+        match sink {
+            Sink::Copies(list) => list.push(
+                fd.try_clone_to_owned()
+                    .map_err(|e| format!("cannot duplicate a shared object's descriptor: {e}"))?,
+            ),
+            Sink::Numbers(list) => list.push(fd.as_raw_fd()),
+        }
+        Ok(sink.len() as u32 - 1)
     })
 }
 

@@ -185,6 +185,11 @@ impl RawMapping {
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+
+    /// A second mapping of the same memory (at another address), with its own descriptor.
+    pub(crate) fn try_clone(&self) -> io::Result<Self> {
+        Self::map(self.fd.try_clone()?, self.len)
+    }
 }
 
 impl Drop for RawMapping {
@@ -268,6 +273,19 @@ impl<T: ShmSafe> ShmBox<T> {
         debug_assert!(align_of::<T>() <= 4096);
         Ok(Self {
             map: RawMapping::new(size_of::<T>())?,
+            _owns: PhantomData,
+        })
+    }
+
+    /// Another handle to the same value (a second mapping of its memory), to give to a
+    /// child as an argument while keeping this one.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the process is out of descriptors or address space.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            map: self.map.try_clone()?,
             _owns: PhantomData,
         })
     }

@@ -286,8 +286,110 @@ fn children_carry_their_names() {
     }
 }
 
+/// The pids of this process's children (zombies included), from /proc.
+fn children_of_me() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(|p| p == me))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn a_failed_start_leaves_no_child_behind() {
+    // The fork succeeds but the pidfd cannot be opened (as when no descriptor is left): `start`
+    // must fail and leave no child, running or unreaped. In a child of its own, so that the
+    // count of children is exact.
+    let tester = Process::start("tester", || {
+        ipc_common::fault::arm("process.pidfd_open", ipc_common::fault::Fault::Fail, 1);
+        match Process::start("doomed", || sleep(30_000)) {
+            Err(ProcessError::Os {
+                call: "pidfd_open", ..
+            }) => {}
+            other => panic!("expected a pidfd_open error, got {other:?}"),
+        }
+        let left = children_of_me();
+        assert!(left.is_empty(), "children left behind: {left:?}");
+    })
+    .expect("start");
+    assert_eq!(tester.join().expect("join"), 0);
+}
+
+fn an_unknown_thread_count_refuses_to_fork() {
+    let tester = Process::start("tester", || {
+        ipc_common::fault::arm("process.thread_count", ipc_common::fault::Fault::Fail, 1);
+        match Process::start("never", || {}) {
+            Err(ProcessError::ThreadsUnknown { .. }) => {}
+            other => panic!("expected ThreadsUnknown, got {other:?}"),
+        }
+        assert!(children_of_me().is_empty());
+    })
+    .expect("start");
+    assert_eq!(tester.join().expect("join"), 0);
+}
+
+fn join_timeout_of_duration_max_waits_forever() {
+    let p = Process::start("short", || sleep(50)).expect("start");
+    assert_eq!(p.join_timeout(Duration::MAX).expect("join"), Some(0));
+}
+
+/// An isolated child's target: holds its pipe end argument, sleeps, and checks that the
+/// memory argument still works.
+fn hold_and_sleep(shm: ShmBox<AtomicI32>) {
+    shm.store(1, Ordering::SeqCst);
+    sleep(2_000);
+}
+
+fn an_isolated_fork_child_holds_no_copy_of_other_descriptors() {
+    let (mut reader, writer) = std::io::pipe().expect("pipe");
+    let shm = ShmBox::new(AtomicI32::new(0)).expect("shm");
+    let child = Process::new(hold_and_sleep, shm.try_clone().expect("dup"))
+        .start_method(ipc_common::StartMethod::Fork)
+        .isolated()
+        .start()
+        .expect("start");
+    while shm.load(Ordering::SeqCst) == 0 {
+        sleep(1);
+    }
+    // The child is alive and inherited a copy of `writer` by fork; isolated, that copy points
+    // at /dev/null. So closing ours ends the pipe at once, long before the child ends.
+    drop(writer);
+    let start = Instant::now();
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).expect("read");
+    assert!(
+        child.is_alive(),
+        "end-of-file came only when the child ended"
+    );
+    assert!(start.elapsed() < Duration::from_millis(1_500));
+    child.kill().expect("kill");
+    child.join().expect("join");
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "a_failed_start_leaves_no_child_behind",
+            a_failed_start_leaves_no_child_behind,
+        ),
+        (
+            "an_unknown_thread_count_refuses_to_fork",
+            an_unknown_thread_count_refuses_to_fork,
+        ),
+        (
+            "join_timeout_of_duration_max_waits_forever",
+            join_timeout_of_duration_max_waits_forever,
+        ),
+        (
+            "an_isolated_fork_child_holds_no_copy_of_other_descriptors",
+            an_isolated_fork_child_holds_no_copy_of_other_descriptors,
+        ),
         ("children_carry_their_names", children_carry_their_names),
         ("exit_codes_follow_python", exit_codes_follow_python),
         (

@@ -1,46 +1,71 @@
-//! Child processes made with `fork`: Rust's `multiprocessing.Process`.
+//! Child processes: Rust's `multiprocessing.Process`, started by fork, spawn or forkserver.
 //!
-//! [`Process::start`] forks, runs a closure in the child and ends the child with the closure's
-//! outcome as exit status. The closure may borrow from the parent's stack: the child runs on its
-//! own copy of the parent's memory, so a borrow is simply a view of that copy.
+//! Python starts a child three ways, and so does this module (see [`StartMethod`]):
+//!
+//! | Python | here | what the child is |
+//! |---|---|---|
+//! | `Process(target=f, args=(a,)).start()` | [`Process::new(f, a).start()`](Process::new) | the default method's child running `f(a)` |
+//! | `get_context("spawn").Process(...)` | [`get_context(StartMethod::Spawn)`](get_context)`.process(f, a)` | a fresh run of this program that runs only `f(a)` |
+//! | `set_start_method("forkserver")` | [`set_start_method`] | a fork of a small server process |
+//! | `os.fork()` and a closure | [`Process::start(name, closure)`](Process::start) | a copy of this process running the closure |
+//!
+//! Under spawn and forkserver the target is a plain `fn` and its arguments are serde values,
+//! as Python's are pickled; shared objects (queues, pipe ends, locks, shared memory) travel as
+//! arguments too, their descriptors beside them (see [`crate::share`]). Under fork the
+//! arguments are simply moved into the child.
 //!
 //! # What every child gets
 //!
-//! - **stdout is flushed before the fork**, so a half-written line is never printed twice.
+//! - **stdout is flushed before the child starts**, so a half-written line is never printed
+//!   twice.
 //! - **A panic** prints `process NAME (pid N) panicked: MESSAGE` on stderr and ends the child
-//!   with exit code 1; a closure returning `Err(e)` prints `process NAME (pid N) failed: e` and
+//!   with exit code 1; a target returning `Err(e)` prints `process NAME (pid N) failed: e` and
 //!   also exits with 1. The parent never hangs on it.
 //! - **It dies with its parent**: the child asks the kernel for `SIGKILL` when the parent
 //!   ends (`PR_SET_PDEATHSIG`), so killing a program never leaves its children running as
-//!   orphans.
+//!   orphans. (A forkserver's children are tied to the server, and the server to the whole
+//!   program: it ends when the program's end of its socket closes.)
 //! - **It is always reaped**: [`Process::join`] reaps it; dropping a handle of a running child
 //!   terminates it (see [Dropping a handle](Process#dropping-a-handle)).
-//! - **It ends as Python's child does**: after the closure, stdout and stderr are flushed and
-//!   the child leaves with `_exit`, so the parent's exit handlers (`atexit`) do not run twice,
-//!   once in the child and once in the parent.
+//! - **It ends as Python's child does**: after the target, stdout and stderr are flushed and
+//!   the child leaves with `_exit`, so the parent's exit handlers (`atexit`) never run twice.
 //! - **It carries its name**: the child's command name (`/proc/PID/comm`, what `ps`, `top` and
-//!   `pgrep` show) becomes the name given to [`Process::start`], cut to 15 bytes, so a user
-//!   who wants to stop one child, or a test that kills one, can tell the children apart.
+//!   `pgrep` show) is its process name, cut to 15 bytes.
 //!
-//! # Forking safely
+//! # Threads
 //!
-//! `fork` copies only the calling thread. A lock held by any other thread at that moment (the
-//! stdout lock, the allocator's) stays locked forever in the child. [`Process::start`]
-//! therefore refuses to fork while the process has more than one thread and returns
-//! [`ProcessError::Threaded`]. Join your threads first, or start processes before threads.
+//! `fork` copies only the calling thread: a lock held by any other thread at that moment (the
+//! stdout lock, the allocator's) stays locked forever in the child. The fork method therefore
+//! refuses to start a child while the process has more than one thread
+//! ([`ProcessError::Threaded`]): a program with threads uses spawn or forkserver, which start
+//! children by `exec` or from a single-threaded server.
 
 use std::cell::Cell;
 use std::fmt;
-use std::io::{self, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
-use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{self, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use nix::unistd::{Pid, getpid};
+
+mod boot;
+mod fork;
+mod forkserver;
+mod method;
+mod spawn;
+mod target;
+
+pub use method::{
+    Context, StartMethod, get_all_start_methods, get_context, get_start_method, set_start_method,
+};
+pub use target::Builder;
+
+use crate::time::deadline_after;
 
 /// How long [`Drop`] waits after `SIGTERM` before it sends `SIGKILL`.
 const DROP_GRACE: Duration = Duration::from_secs(1);
@@ -48,15 +73,25 @@ const DROP_GRACE: Duration = Duration::from_secs(1);
 /// Why a process operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// `fork` was refused because other threads exist; see the [module docs](self).
+    /// The fork method was refused because other threads exist; see the [module docs](self).
     #[error(
-        "cannot fork process {name:?}: this process has {threads} threads, and fork copies only one (join the others first)"
+        "cannot fork process {name:?}: this process has {threads} threads, and fork copies only one (start it with the spawn or forkserver method, or join the other threads first)"
     )]
     Threaded {
         /// The name of the process that was to be started.
         name: String,
         /// How many threads the parent has.
         threads: usize,
+    },
+    /// The number of threads could not be read from `/proc`, so forking is not known to be
+    /// safe.
+    #[error("cannot fork process {name:?}: the thread count is unknown ({source})")]
+    ThreadsUnknown {
+        /// The name of the process that was to be started.
+        name: String,
+        /// Why `/proc/self/stat` could not be read.
+        #[source]
+        source: io::Error,
     },
     /// Only the process that started a child can wait for it or signal it.
     #[error("process {name:?} (pid {pid}) belongs to another process")]
@@ -75,6 +110,20 @@ pub enum ProcessError {
         pid: i32,
         /// Its [exit code](Process#exit-codes): the exit status, or minus the signal number.
         exitcode: i32,
+    },
+    /// The target's arguments could not be sent to the child.
+    #[error("cannot pass the arguments of process {name:?}: {why}")]
+    Arguments {
+        /// The child's name.
+        name: String,
+        /// What went wrong (a shared object that cannot travel, say).
+        why: String,
+    },
+    /// [`set_start_method`] was called after the start method was already set.
+    #[error("the start method is already set to {current}")]
+    ContextSet {
+        /// The method in force.
+        current: StartMethod,
     },
     /// A system call failed.
     #[error("{call} failed for process {name:?}: {source}")]
@@ -136,7 +185,7 @@ pub fn join_all<'a>(processes: impl IntoIterator<Item = &'a Process>) -> Result<
     first.map_or(Ok(()), Err)
 }
 
-/// What a child's closure may return; it decides the child's exit code.
+/// What a child's target may return; it decides the child's exit code.
 ///
 /// `()` exits with 0. `Result<(), E>` exits with 0 for `Ok`, and for `Err(e)` prints
 /// `process NAME (pid N) failed: e` on stderr and exits with 1, so `?` works inside children.
@@ -163,6 +212,14 @@ impl<E: fmt::Display> ChildOutcome for Result<(), E> {
     }
 }
 
+/// Who learns how the child ended, and how we ask.
+enum Reaper {
+    /// Our own child: `waitpid` reaps it.
+    Waitpid,
+    /// A forkserver's child: the server reaps it and writes its exit code (4 bytes) here.
+    Server(UnixStream),
+}
+
 /// A child process: Python's `multiprocessing.Process`, already started.
 ///
 /// # Example
@@ -170,10 +227,12 @@ impl<E: fmt::Display> ChildOutcome for Result<(), E> {
 /// ```
 /// use ipc_common::Process;
 ///
+/// fn greet(name: String) {
+///     println!("hello {name} from pid {}", std::process::id());
+/// }
+///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let worker = Process::start("Worker1", || {
-///     println!("hello from pid {}", std::process::id());
-/// })?;
+/// let worker = Process::new(greet, "Worker1".to_string()).name("Worker1").start()?;
 /// assert_eq!(worker.join()?, 0);
 /// assert_eq!(worker.exitcode(), Some(0));
 /// # Ok(()) }
@@ -200,51 +259,40 @@ pub struct Process {
     pid: Pid,
     parent: Pid,
     pidfd: OwnedFd,
+    reaper: Reaper,
     exitcode: Cell<Option<i32>>,
 }
 
 impl Process {
-    /// Forks a child that runs `target` and then exits; returns the parent's handle.
+    /// Forks a child that runs the closure `target` and then exits; returns the parent's
+    /// handle.
+    ///
+    /// The closure may borrow from the parent's stack: the child runs on its own copy of the
+    /// parent's memory, so a borrow is simply a view of that copy. This is always a fork,
+    /// whatever the [start method](StartMethod) (a closure cannot travel to a fresh process);
+    /// use [`Process::new`] for a child that follows the start method.
     ///
     /// # Errors
     ///
-    /// [`ProcessError::Threaded`] if this process has more than one thread, or
+    /// [`ProcessError::Threaded`] if this process has more than one thread,
     /// [`ProcessError::Os`] if the kernel refuses the fork.
     pub fn start<F, R>(name: impl Into<String>, target: F) -> Result<Process, ProcessError>
     where
         F: FnOnce() -> R,
         R: ChildOutcome,
     {
-        let name = name.into();
-        let threads = thread_count();
-        if threads > 1 {
-            return Err(ProcessError::Threaded { name, threads });
-        }
-        let os = |call, source| ProcessError::Os {
-            call,
-            name: name.clone(),
-            source,
-        };
-        io::stdout().flush().map_err(|e| os("flush(stdout)", e))?;
-        let parent = getpid();
-        // SAFETY: this process has a single thread (checked above), so no lock can be held by a
-        // thread that would be missing in the child.
-        match unsafe { fork() }.map_err(|e| os("fork", e.into()))? {
-            ForkResult::Child => run_child(&name, parent, target),
-            ForkResult::Parent { child } => {
-                let pidfd = pidfd_open(child).map_err(|e| os("pidfd_open", e))?;
-                Ok(Process {
-                    name,
-                    pid: child,
-                    parent,
-                    pidfd,
-                    exitcode: Cell::new(None),
-                })
-            }
-        }
+        fork::start(name.into(), target, None)
     }
 
-    /// The name given to [`start`](Process::start).
+    /// A child that will run `target(args)` (Python's `Process(target=target, args=args)`);
+    /// set its name, daemon flag or start method on the [`Builder`], then
+    /// [`start`](Builder::start) it.
+    #[allow(clippy::new_ret_no_self)] // Python's `Process(...)` is made, then started.
+    pub fn new<A, R>(target: fn(A) -> R, args: A) -> Builder<A, R> {
+        Builder::new(target, args)
+    }
+
+    /// The child's name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -258,7 +306,7 @@ impl Process {
     ///
     /// # Errors
     ///
-    /// Fails if called from a process other than the child's parent, or if `waitpid` fails.
+    /// Fails if called from a process other than the child's parent, or if waiting fails.
     pub fn join(&self) -> Result<i32, ProcessError> {
         loop {
             if let Some(code) = self.poll_exit(true)? {
@@ -287,18 +335,21 @@ impl Process {
     }
 
     /// Waits at most `timeout` for the child to end. Returns `Some(exit code)` if it ended,
-    /// `None` if it is still running (Python's `join(timeout)` followed by `exitcode`).
+    /// `None` if it is still running (Python's `join(timeout)` followed by `exitcode`). A
+    /// timeout too large to represent (`Duration::MAX`) waits forever.
     ///
     /// # Errors
     ///
     /// As for [`join`](Process::join).
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
-        let deadline = Instant::now() + timeout;
+        let Some(deadline) = deadline_after(timeout) else {
+            return self.join().map(Some);
+        };
         loop {
             if let Some(code) = self.poll_exit(false)? {
                 return Ok(Some(code));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Ok(None);
             }
@@ -317,11 +368,11 @@ impl Process {
     }
 
     /// Asks the child to end with `SIGTERM` (Python's `terminate()`). Does nothing if it has
-    /// already ended and been reaped.
+    /// already ended.
     ///
     /// # Errors
     ///
-    /// Fails if called from another process than the parent, or if `kill` fails.
+    /// Fails if called from another process than the parent, or if the signal fails.
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.signal(Signal::SIGTERM)
     }
@@ -335,22 +386,44 @@ impl Process {
         self.signal(Signal::SIGKILL)
     }
 
-    /// Sends `sig` to the child unless it has been reaped (its pid may then be reused).
+    /// Sends `sig` to the child, through its pidfd: never to another process that took its
+    /// pid after it ended.
+    ///
+    /// # Errors
+    ///
+    /// As for [`terminate`](Process::terminate).
     pub fn signal(&self, sig: Signal) -> Result<(), ProcessError> {
         self.check_parent()?;
         if self.exitcode.get().is_some() {
             return Ok(());
         }
-        match signal::kill(self.pid, sig) {
-            Ok(()) | Err(Errno::ESRCH) => Ok(()),
-            Err(e) => Err(self.os("kill", e.into())),
+        // SAFETY: pidfd_send_signal reads only its integer arguments; the pidfd is ours and
+        // open for the life of `self`.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                sig as i32,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            _ => match Errno::last() {
+                Errno::ESRCH => Ok(()), // already ended, not yet reaped
+                e => Err(self.os("pidfd_send_signal", e.into())),
+            },
         }
     }
 
-    /// A file descriptor that becomes readable when the child ends (a Linux pidfd), for
-    /// waiting on several processes, or on a process and a pipe, with `poll`.
-    pub fn exit_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.pidfd.as_fd()
+    /// A descriptor that becomes readable when the child has ended (Python's `sentinel`),
+    /// for waiting on several processes, or on a process and a pipe, with `poll`.
+    pub fn exit_fd(&self) -> BorrowedFd<'_> {
+        match &self.reaper {
+            Reaper::Waitpid => self.pidfd.as_fd(),
+            Reaper::Server(status) => status.as_fd(),
+        }
     }
 
     fn check_parent(&self) -> Result<(), ProcessError> {
@@ -378,33 +451,52 @@ impl Process {
             return Ok(Some(code));
         }
         self.check_parent()?;
-        let flags = if block {
-            None
-        } else {
-            Some(WaitPidFlag::WNOHANG)
-        };
-        let code = match waitpid(self.pid, flags) {
-            Ok(WaitStatus::Exited(_, status)) => status,
-            Ok(WaitStatus::Signaled(_, sig, _)) => -(sig as i32),
-            Ok(_) => return Ok(None),
-            Err(Errno::EINTR) => return Ok(None),
-            Err(e) => return Err(self.os("waitpid", e.into())),
+        let code = match &self.reaper {
+            Reaper::Waitpid => {
+                let flags = (!block).then_some(WaitPidFlag::WNOHANG);
+                match waitpid(self.pid, flags) {
+                    Ok(WaitStatus::Exited(_, status)) => status,
+                    Ok(WaitStatus::Signaled(_, sig, _)) => -(sig as i32),
+                    Ok(_) | Err(Errno::EINTR) => return Ok(None),
+                    Err(e) => return Err(self.os("waitpid", e.into())),
+                }
+            }
+            Reaper::Server(status) => {
+                if !block && !readable(status.as_fd(), Duration::ZERO)? {
+                    return Ok(None);
+                }
+                forkserver::read_exit_code(status).map_err(|e| self.os("read(forkserver)", e))?
+            }
         };
         self.exitcode.set(Some(code));
         Ok(Some(code))
     }
 
-    /// Waits until the pidfd is readable (the child ended) or `timeout` passes.
+    /// Waits until the child has ended or `timeout` passes.
     fn wait_readable(&self, timeout: Duration) -> Result<(), ProcessError> {
-        let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
-        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(_) | Err(Errno::EINTR) => Ok(()),
-            Err(e) => Err(self.os("poll(pidfd)", e.into())),
-        }
+        readable(self.exit_fd(), timeout).map(drop)
+    }
+}
+
+/// Waits up to `timeout` (at least a millisecond if not zero) until `fd` is readable; a
+/// signal ends the wait early (the callers look again).
+fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, ProcessError> {
+    let ms = match timeout.as_millis() {
+        0 if timeout.is_zero() => 0,
+        ms => ms.clamp(1, i32::MAX as u128) as i32,
+    };
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    match poll(
+        &mut fds,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+    ) {
+        Ok(n) => Ok(n > 0),
+        Err(Errno::EINTR) => Ok(false),
+        Err(e) => Err(ProcessError::Os {
+            call: "poll",
+            name: String::new(),
+            source: e.into(),
+        }),
     }
 }
 
@@ -434,79 +526,25 @@ impl Drop for Process {
     }
 }
 
-/// The child's side of [`Process::start`]: never returns.
-fn run_child<F, R>(name: &str, parent: Pid, target: F) -> !
-where
-    F: FnOnce() -> R,
-    R: ChildOutcome,
-{
-    // Die with the parent. If it is already gone, the new parent pid differs: stop now.
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if getppid() != parent {
-        end_child(1);
-    }
-    set_comm(name);
-    let label = format!("process {name} (pid {})", getpid());
-    panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "Box<dyn Any>".to_string());
-        match info.location() {
-            Some(at) => eprintln!("{label} panicked: {msg} (at {at})"),
-            None => eprintln!("{label} panicked: {msg}"),
-        }
-    }));
-    let code = match panic::catch_unwind(AssertUnwindSafe(target)) {
-        Ok(outcome) => outcome.exit_code(name),
-        Err(_) => 1,
-    };
-    end_child(code)
-}
-
-/// Ends the child as Python's does (`os._exit` after flushing `sys.stdout` and `sys.stderr`):
-/// flushes what Rust buffered, then leaves at once. No destructor of the parent's copied values
-/// and no exit handler of the parent's program runs here: they belong to the parent, and
-/// running them would also cost every child dozens of copy-on-write page faults.
-fn end_child(code: i32) -> ! {
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
-    // SAFETY: `_exit` ends the process at once and touches no memory of ours; nothing runs
-    // after it.
-    unsafe { libc::_exit(code) }
-}
-
-/// Shows `name` as this process's command name (`ps -o comm`): the kernel keeps 15 bytes, so
-/// it is cut there, at a character boundary. A name with a NUL byte is left out.
-fn set_comm(name: &str) {
-    let mut end = name.len().min(15);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    // A NUL-terminated copy on the stack (the heap is shared copy-on-write with the parent).
-    let mut buf = [0u8; 16];
-    buf[..end].copy_from_slice(&name.as_bytes()[..end]);
-    if let Ok(comm) = std::ffi::CStr::from_bytes_with_nul(&buf[..=end]) {
-        let _ = nix::sys::prctl::set_name(comm);
-    }
-}
-
 /// The number of threads of this process: field 20 of `/proc/self/stat`. Read into a buffer on
 /// the stack: heap pages written between forks would each cost a copy-on-write fault.
-fn thread_count() -> usize {
+fn thread_count() -> io::Result<usize> {
+    if crate::fault::fails("process.thread_count") {
+        return Err(io::Error::from_raw_os_error(libc::EACCES));
+    }
     let mut buf = [0u8; 2048];
     let mut len = 0;
-    if let Ok(mut file) = std::fs::File::open("/proc/self/stat") {
-        while len < buf.len() {
-            match io::Read::read(&mut file, &mut buf[len..]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => len += n,
-            }
+    let mut file = std::fs::File::open("/proc/self/stat")?;
+    while len < buf.len() {
+        match io::Read::read(&mut file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    parse_thread_count(&buf[..len]).unwrap_or(1)
+    parse_thread_count(&buf[..len])
+        .ok_or_else(|| io::Error::other("no thread count in /proc/self/stat"))
 }
 
 /// Field 20 (`num_threads`) of a `/proc/PID/stat` line. The command name (field 2, in
@@ -520,10 +558,50 @@ fn parse_thread_count(stat: &[u8]) -> Option<usize> {
     std::str::from_utf8(field).ok()?.parse().ok()
 }
 
+/// Opens a pidfd for `pid`: readable once that process has ended.
+fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; it touches no memory
+    // of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Makes the handle of our own child `pid`, just started. If its pidfd cannot be opened (out
+/// of descriptors, say), the child is killed and reaped: an error from a start never leaves a
+/// child running or unreaped.
+fn own_child(name: String, pid: Pid) -> Result<Process, ProcessError> {
+    let pidfd = if crate::fault::fails("process.pidfd_open") {
+        Err(io::Error::from_raw_os_error(libc::EMFILE))
+    } else {
+        pidfd_open(pid)
+    };
+    match pidfd {
+        Ok(pidfd) => Ok(Process {
+            name,
+            pid,
+            parent: getpid(),
+            pidfd,
+            reaper: Reaper::Waitpid,
+            exitcode: Cell::new(None),
+        }),
+        Err(source) => {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            Err(ProcessError::Os {
+                call: "pidfd_open",
+                name,
+                source,
+            })
+        }
+    }
+}
+
 /// Closes every file descriptor of this process except 0, 1, 2 and those in `keep`
-/// (`close_range`): for a long-lived child (a manager's server, a pool's worker) that must not
-/// hold copies of its parent's pipe ends and sockets, which would keep them open (a reader
-/// would never see end-of-file) for as long as the child lives.
+/// (`close_range`).
 ///
 /// # Errors
 ///
@@ -534,8 +612,7 @@ fn parse_thread_count(stat: &[u8]) -> Option<usize> {
 /// Every descriptor not in `keep` is closed: no object that owns one of them (an `OwnedFd`, a
 /// `File`, a pipe end) may be used or dropped afterwards, or it would act on a closed number
 /// that a new descriptor may since have taken.
-#[allow(dead_code)]
-pub(crate) unsafe fn close_fds_except(keep: &[std::os::fd::RawFd]) -> io::Result<()> {
+unsafe fn close_fds_except(keep: &[std::os::fd::RawFd]) -> io::Result<()> {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter_map(|&fd| u32::try_from(fd).ok())
@@ -559,18 +636,6 @@ pub(crate) unsafe fn close_fds_except(keep: &[std::os::fd::RawFd]) -> io::Result
     Ok(())
 }
 
-/// Opens a pidfd for `pid`: readable once that process has ended.
-fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; it touches no memory
-    // of ours.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::parse_thread_count;
@@ -589,8 +654,6 @@ mod tests {
     #[test]
     fn this_process_counts_its_threads() {
         // The test harness runs tests on threads of its own, so only a lower bound holds.
-        assert!(super::thread_count() >= 1);
-        let stat = std::fs::read("/proc/self/stat").expect("read /proc/self/stat");
-        assert!(parse_thread_count(&stat).is_some());
+        assert!(super::thread_count().expect("thread count") >= 1);
     }
 }

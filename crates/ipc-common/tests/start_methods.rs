@@ -1,0 +1,314 @@
+//! The three start methods: a target with arguments, shared memory passed as an argument,
+//! exit codes, and starting from a program with threads. Ordinary `#[test]`s: libtest's
+//! threads are no obstacle to spawn and forkserver.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use ipc_common::{Process, ShmBox, StartMethod, get_context};
+
+fn add_into((total, a, b): (ShmBox<AtomicU64>, u64, u64)) {
+    total.fetch_add(a + b, Ordering::SeqCst);
+}
+
+fn fail_with(code: i32) {
+    std::process::exit(code)
+}
+
+fn who_am_i(expected: String) -> Result<(), String> {
+    let me = ipc_common::current_process();
+    let parent = ipc_common::parent_process().ok_or("no parent")?;
+    if me.name != expected {
+        return Err(format!("named {} not {expected}", me.name));
+    }
+    if parent.name != "MainProcess" {
+        return Err(format!("parent named {}", parent.name));
+    }
+    Ok(())
+}
+
+fn nap(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+fn each_threaded_method(test: impl Fn(StartMethod)) {
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        test(method);
+    }
+}
+
+#[test]
+fn shared_memory_travels_as_an_argument() {
+    each_threaded_method(|method| {
+        let total = ShmBox::new(AtomicU64::new(0)).expect("shm");
+        let ctx = get_context(method);
+        let kids: Vec<Process> = (0..4)
+            .map(|i| {
+                let args = (total.try_clone().expect("dup"), i, 10);
+                ctx.process(add_into, args).start().expect("start")
+            })
+            .collect();
+        for k in &kids {
+            assert_eq!(k.join().expect("join"), 0, "{method}");
+        }
+        assert_eq!(total.load(Ordering::SeqCst), 46, "{method}");
+    });
+}
+
+#[test]
+fn exit_codes_and_names() {
+    each_threaded_method(|method| {
+        let ctx = get_context(method);
+        let p = ctx.process(fail_with, 7).start().expect("start");
+        assert_eq!(p.join().expect("join"), 7, "{method}");
+        let p = ctx
+            .process(who_am_i, "Worker-A".to_string())
+            .name("Worker-A")
+            .start()
+            .expect("start");
+        assert_eq!(p.join().expect("join"), 0, "{method}");
+        let p = ctx.process(nap, 10_000).start().expect("start");
+        assert!(p.is_alive());
+        p.kill().expect("kill");
+        assert_eq!(p.join().expect("join"), -9, "{method}");
+    });
+}
+
+/// Allocates and prints on a few threads until told to stop.
+fn busy_threads(
+    n: usize,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let threads = (0..n)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut kept = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    kept.push(vec![i as u8; 4096]);
+                    if kept.len() > 64 {
+                        kept.clear();
+                        eprint!("");
+                        println!("thread {i} allocating");
+                    }
+                }
+            })
+        })
+        .collect();
+    (stop, threads)
+}
+
+#[test]
+fn a_program_with_busy_threads_starts_fifty_children() {
+    let (stop, threads) = busy_threads(4);
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let total = ShmBox::new(AtomicU64::new(0)).expect("shm");
+        let ctx = get_context(method);
+        let kids: Vec<Process> = (0..50)
+            .map(|i| {
+                let args = (total.try_clone().expect("dup"), i, 1);
+                ctx.process(add_into, args).start().expect("start")
+            })
+            .collect();
+        for k in &kids {
+            assert_eq!(k.join().expect("join"), 0, "{method}");
+        }
+        // 0 + 1 + ... + 49, plus 1 each.
+        assert_eq!(total.load(Ordering::SeqCst), 1225 + 50, "{method}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("thread");
+    }
+}
+
+#[test]
+fn fork_with_threads_is_refused_naming_the_fix() {
+    let (stop, threads) = busy_threads(1);
+    let err = get_context(StartMethod::Fork)
+        .process(nap, 0)
+        .start()
+        .expect_err("fork with threads");
+    let text = err.to_string();
+    assert!(
+        matches!(err, ipc_common::ProcessError::Threaded { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("spawn") && text.contains("forkserver"),
+        "{text}"
+    );
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().expect("thread");
+    }
+}
+
+/// Fails unless this process holds exactly `expected` descriptors besides 0, 1 and 2.
+fn count_descriptors((expected, _keep): (usize, ShmBox<AtomicU64>)) -> Result<(), String> {
+    let listing: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    // One of them is read_dir's own directory descriptor.
+    let extra = listing.len().saturating_sub(4);
+    if extra == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected {expected} descriptors past stdio, found {listing:?}"
+        ))
+    }
+}
+
+#[test]
+fn a_child_gets_only_the_descriptors_its_arguments_carry() {
+    // Descriptors of the parent's own that a child must not inherit.
+    let (_r, _w) = std::io::pipe().expect("pipe");
+    let _file = std::fs::File::open("/dev/null").expect("open");
+    each_threaded_method(|method| {
+        let shm = ShmBox::new(AtomicU64::new(0)).expect("shm");
+        let p = get_context(method)
+            .process(count_descriptors, (1, shm))
+            .start()
+            .expect("start");
+        assert_eq!(p.join().expect("join"), 0, "{method}");
+    });
+}
+
+#[test]
+fn a_stray_spawn_variable_is_a_clear_error() {
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("IPC_COMMON_SPAWN_FD", "not-a-descriptor")
+        .arg("--list")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not started as a spawned child"), "{err}");
+    assert!(out.stdout.is_empty(), "main must not run: {:?}", out.stdout);
+}
+
+fn panics(_: ()) {
+    panic!("on purpose")
+}
+
+fn fails(_: ()) -> Result<(), String> {
+    Err("on purpose".into())
+}
+
+#[test]
+fn panics_and_errors_end_the_child_with_1() {
+    each_threaded_method(|method| {
+        let ctx = get_context(method);
+        assert_eq!(
+            ctx.process(panics, ())
+                .start()
+                .expect("s")
+                .join()
+                .expect("j"),
+            1
+        );
+        assert_eq!(
+            ctx.process(fails, ())
+                .start()
+                .expect("s")
+                .join()
+                .expect("j"),
+            1
+        );
+        let p = ctx.process(nap, 20).start().expect("start");
+        assert_eq!(p.join_timeout(Duration::MAX).expect("join"), Some(0));
+    });
+}
+
+/// The middle process of the orphan tests: starts `child_method`'s child, which sleeps, and
+/// reports its pid and (under forkserver) the server's pid, then sleeps.
+fn middle((pids, child_method): (ShmBox<[std::sync::atomic::AtomicI32; 2]>, String)) {
+    let method: StartMethod = child_method.parse().expect("method");
+    let child = get_context(method)
+        .process(nap, 60_000)
+        .start()
+        .expect("start");
+    let server = server_pid();
+    pids[1].store(server, Ordering::SeqCst);
+    pids[0].store(child.pid(), Ordering::SeqCst);
+    nap(60_000);
+}
+
+/// The pid of this process's child named "forkserver", or 0.
+fn server_pid() -> i32 {
+    let me = std::process::id().to_string();
+    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let Some((comm, rest)) = stat.split_once(") ") else {
+            continue;
+        };
+        let ppid = rest.split_whitespace().nth(1).unwrap_or("");
+        if comm.ends_with("(forkserver") && ppid == me {
+            return pid;
+        }
+    }
+    0
+}
+
+/// Waits (up to 10 s) for `pid` to become our orphan and end, reaps it and returns how it
+/// ended. (A forkserver's child becomes ours only once the server itself has ended.)
+fn reap_orphan(pid: i32) -> nix::sys::wait::WaitStatus {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let waiting = std::time::Instant::now() < deadline;
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) if waiting => nap(10),
+            Ok(status) => return status,
+            Err(e) => panic!("{pid} never became ours and ended: {e}"),
+        }
+    }
+}
+
+#[test]
+fn children_and_the_forkserver_end_when_their_program_is_killed() {
+    use nix::sys::wait::WaitStatus;
+    nix::sys::prctl::set_child_subreaper(true).expect("subreaper");
+    for child_method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let pids = ShmBox::<[std::sync::atomic::AtomicI32; 2]>::zeroed().expect("shm");
+        let args = (pids.try_clone().expect("dup"), child_method.to_string());
+        let p = get_context(StartMethod::Spawn)
+            .process(middle, args)
+            .start()
+            .expect("start");
+        while pids[0].load(Ordering::SeqCst) == 0 {
+            nap(5);
+        }
+        p.kill().expect("kill");
+        assert_eq!(p.join().expect("join"), -9);
+        // The orphans come to us (subreaper): each must have ended, and is reaped here.
+        let child = pids[0].load(Ordering::SeqCst);
+        let status = reap_orphan(child);
+        assert!(
+            matches!(
+                status,
+                WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+            ),
+            "{child_method}: child {status:?}"
+        );
+        if child_method == StartMethod::Forkserver {
+            let server = pids[1].load(Ordering::SeqCst);
+            assert!(server > 0, "the forkserver was found");
+            let status = reap_orphan(server);
+            assert!(
+                matches!(status, WaitStatus::Exited(_, 0)),
+                "server {status:?}"
+            );
+        }
+    }
+}
