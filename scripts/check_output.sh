@@ -4,15 +4,23 @@
 # check fails if a process of that session (a zombie included) outlives it, or if it adds
 # anything to /dev/shm.
 #
-#   scripts/check_output.sh                 check every section
-#   scripts/check_output.sh pipe lock       check some
-#   scripts/check_output.sh --bless [crate] re-record expected output (then read git diff)
+#   scripts/check_output.sh                           check every section
+#   scripts/check_output.sh pipe lock                 check some
+#   scripts/check_output.sh --start-method spawn      every section, children started by spawn
+#   scripts/check_output.sh --bless [crate]           re-record expected output (then read git diff)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source scripts/sections.sh
 
 bless=""
-if [[ ${1:-} == --bless ]]; then bless=--bless; shift; fi
+method_args=()
+while (($#)); do
+  case $1 in
+    --bless) bless=--bless; shift ;;
+    --start-method) method_args=(--start-method "$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
 if (($#)); then
   chosen=("$@")
 else
@@ -33,7 +41,7 @@ for crate in "${chosen[@]}"; do
   shm_before=$(ls /dev/shm)
   start=$(date +%s%N)
   # setsid: the section leads a new session, so its leftovers can be found by session id.
-  setsid timeout 300 "target/release/$crate" >"$out/$crate.txt" 2>"$out/$crate.err" &
+  setsid timeout 300 "target/release/$crate" "${method_args[@]}" >"$out/$crate.txt" 2>"$out/$crate.err" &
   sid=$!
   wait "$sid"
   rc=$?
@@ -50,7 +58,7 @@ for crate in "${chosen[@]}"; do
   if [[ -n $bless ]]; then
     target/release/outcheck --bless "$expected" "$out/$crate.txt" || fail "$crate" "bless failed"
   elif target/release/outcheck "$expected" "$out/$crate.txt"; then
-    echo "ok   $crate (${took}s)"
+    echo "ok   $crate ${method_args[*]} (${took}s)"
   else
     fail "$crate" "output differs from $expected (transcript kept as $crate.actual)"
     cp "$out/$crate.txt" "$crate.actual"
@@ -61,4 +69,4 @@ if ((failures)); then
   echo "check_output: $failures failure(s)" >&2
   exit 1
 fi
-echo "check_output: all ${#chosen[@]} sections match"
+echo "check_output: all ${#chosen[@]} sections match ${method_args[*]}"

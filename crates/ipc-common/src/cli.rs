@@ -1,8 +1,10 @@
 //! The command line shared by every section binary.
 //!
 //! A section crate holds one or more of the notes' programs. `cargo run -p basics` runs them
-//! all in the notes' order, `cargo run -p basics -- 2.2` runs one, `--help` prints the choices,
-//! and anything else prints them on stderr and exits with status 2.
+//! all in the notes' order, `cargo run -p basics -- 2.2` runs one,
+//! `--start-method spawn` starts every child with that [start method](crate::StartMethod),
+//! `--help` prints the choices, and anything else prints an error and the usage on stderr and
+//! exits with status 2.
 //!
 //! ```no_run
 //! use std::process::ExitCode;
@@ -20,6 +22,11 @@
 
 use std::process::ExitCode;
 
+use clap::builder::PossibleValuesParser;
+use clap::{Arg, ArgAction, Command};
+
+use crate::process::{StartMethod, get_all_start_methods, set_start_method};
+
 /// One of the notes' programs.
 #[derive(Clone, Copy, Debug)]
 pub struct Program {
@@ -33,35 +40,85 @@ pub struct Program {
 
 /// Parses the command line and runs the chosen programs; returns the process's exit code.
 ///
-/// No argument runs every program in order; one argument equal to a program's `id` runs that
-/// one; `-h`/`--help` prints usage on stdout (exit 0); anything else prints usage on stderr
-/// (exit 2). A program that returns an error stops the run: the error goes to stderr and the
-/// exit code is 1.
+/// No program argument runs every program in order; one equal to a program's `id` runs that
+/// one; `--start-method M` sets the start method first; `-h`/`--help` prints usage on stdout
+/// (exit 0); anything else prints an error and the usage on stderr (exit 2), running nothing.
+/// A program that returns an error stops the run: the error goes to stderr and the exit code
+/// is 1.
 pub fn sections(crate_name: &str, programs: &[Program]) -> ExitCode {
     quiet_on_broken_pipe();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let chosen: Vec<&Program> = match args.as_slice() {
-        [] => programs.iter().collect(),
-        [flag] if flag == "-h" || flag == "--help" => {
-            print!("{}", usage(crate_name, programs));
-            return ExitCode::SUCCESS;
-        }
-        [id] if programs.iter().any(|p| p.id == id) => {
-            programs.iter().filter(|p| p.id == id).collect()
-        }
-        _ => {
-            eprintln!("error: unknown arguments: {}", args.join(" "));
-            eprint!("{}", usage(crate_name, programs));
-            return ExitCode::from(2);
+    let refuse = |first_line: &str| {
+        eprintln!("{first_line}");
+        eprint!("{}", usage(crate_name, programs));
+        ExitCode::from(2)
+    };
+    let matches = match command(crate_name, programs).try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => {
+            let text = e.render().to_string();
+            return refuse(text.lines().next().unwrap_or("error: bad arguments"));
         }
     };
-    for program in chosen {
+    if matches.get_flag("help") {
+        if matches.contains_id("program") || matches.contains_id("start-method") {
+            return refuse("error: --help takes no other argument");
+        }
+        print!("{}", usage(crate_name, programs));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(method) = matches.get_one::<String>("start-method") {
+        let method: StartMethod = match method.parse() {
+            Ok(method) => method,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = set_start_method(method) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let chosen = matches.get_one::<String>("program");
+    for program in programs
+        .iter()
+        .filter(|p| chosen.is_none_or(|id| id == p.id))
+    {
         if let Err(e) = (program.run)() {
             eprintln!("error in {} {}: {e:#}", program.id, program.title);
             return ExitCode::FAILURE;
         }
     }
     ExitCode::SUCCESS
+}
+
+/// The command line's grammar.
+fn command(crate_name: &str, programs: &[Program]) -> Command {
+    let ids: Vec<&'static str> = programs.iter().map(|p| p.id).collect();
+    let methods: Vec<&'static str> = get_all_start_methods()
+        .into_iter()
+        .map(StartMethod::name)
+        .collect();
+    Command::new(crate_name.to_string())
+        .disable_version_flag(true)
+        .disable_help_flag(true)
+        .arg(
+            Arg::new("help")
+                .short('h')
+                .long("help")
+                .action(ArgAction::SetTrue),
+        )
+        .arg(
+            Arg::new("program")
+                .value_name("PROGRAM")
+                .value_parser(PossibleValuesParser::new(ids)),
+        )
+        .arg(
+            Arg::new("start-method")
+                .long("start-method")
+                .value_name("METHOD")
+                .value_parser(PossibleValuesParser::new(methods)),
+        )
 }
 
 /// Lets `SIGPIPE` end the program, as it ends `cat` or `grep`: `cargo run -p monitor | head`
@@ -74,13 +131,18 @@ fn quiet_on_broken_pipe() {
     crate::sigpipe::set_default();
 }
 
-/// The usage text: how to call the binary, and one line per program.
+/// The usage text: how to call the binary, the options, and one line per program.
 pub fn usage(crate_name: &str, programs: &[Program]) -> String {
     let mut text = format!(
-        "usage: cargo run -p {crate_name} [-- PROGRAM]\n\nRuns every program below in order, or only PROGRAM:\n"
+        "usage: cargo run -p {crate_name} [-- [--start-method METHOD] [PROGRAM]]\n\n\
+         Runs every program below in order, or only PROGRAM:\n"
     );
     for p in programs {
         text.push_str(&format!("  {:<6} {}\n", p.id, p.title));
     }
+    text.push_str(
+        "\nOptions:\n  --start-method METHOD  how children start: fork (the default), spawn or \
+         forkserver\n  -h, --help             print this help\n",
+    );
     text
 }
