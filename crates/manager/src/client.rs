@@ -325,3 +325,109 @@ fn too_large(e: FrameError) -> ManagerError {
 fn bad_reply(what: &str) -> ManagerError {
     ManagerError::BadReply(what.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::net::UnixListener;
+    use std::thread;
+    use std::time::Duration;
+
+    /// A server that speaks the handshake, then answers the one request of each connection
+    /// with the bytes it is given; returns, for each connection but the last, whether the
+    /// client closed it.
+    fn fake_server(
+        name: &str,
+        key: &AuthKey,
+        replies: Vec<Vec<u8>>,
+    ) -> thread::JoinHandle<Vec<bool>> {
+        let addr = SocketAddr::from_abstract_name(name).expect("address");
+        let listener = UnixListener::bind_addr(&addr).expect("bind");
+        let key = key.clone();
+        thread::spawn(move || {
+            let mut open = Vec::new();
+            for reply in replies {
+                let (mut stream, _) = listener.accept().expect("accept");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(30)))
+                    .expect("timeout");
+                auth::deliver_challenge(&mut stream, &key).expect("deliver");
+                auth::answer_challenge(&mut stream, &key).expect("answer");
+                let mut request = Vec::new();
+                frame::read(&mut stream, &mut request, 1 << 20).expect("request");
+                stream.write_all(&reply).expect("reply");
+                open.push(stream);
+            }
+            open.pop();
+            open.iter()
+                .map(|mut s| matches!(s.read(&mut [0u8; 1]), Ok(0)))
+                .collect()
+        })
+    }
+
+    fn framed(payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::write(&mut out, payload, usize::MAX).expect("frame");
+        out
+    }
+
+    fn encoded<T: Serialize + 'static>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        codec::encode(value, &mut out).expect("encode");
+        out
+    }
+
+    /// A reply that cannot be taken (over the limit, or of another type) leaves bytes behind
+    /// it; the client drops that connection, and its next request, on a new connection, gets
+    /// its own reply.
+    #[test]
+    fn a_reply_not_taken_never_desynchronises_the_next_one() {
+        let mut random = [0u8; 8];
+        auth::random_bytes(&mut random).expect("random");
+        let name = format!("manager-client-test-{:x}", u64::from_ne_bytes(random));
+        let key = AuthKey::new(b"test".to_vec());
+        let oversized = [framed(&[OK, 1]), framed(&encoded(&vec![7u8; 5000]))].concat();
+        let mistyped = [
+            framed(&[&[OK][..], &2u64.to_be_bytes()].concat()),
+            framed(&encoded(&"not a number".to_string())),
+            framed(&encoded(&"another".to_string())),
+        ]
+        .concat();
+        let good = framed(&[OK, 0, 0, 0, 0, 0, 0, 0, 42]);
+        let server = fake_server(&name, &key, vec![oversized, mistyped, good]);
+        let client = Client::new(Arc::new(Target {
+            name,
+            key,
+            max: 1000,
+        }));
+
+        let got = client.call(Op::DictGet, 0, no_body, |reply| {
+            reply.found()?;
+            reply.item::<Vec<u8>>()
+        });
+        assert!(
+            matches!(
+                got,
+                Err(ManagerError::TooLarge {
+                    what: "reply",
+                    len: 5001,
+                    max: 1000
+                })
+            ),
+            "{got:?}"
+        );
+        let got = client.call(Op::ListItems, 0, no_body, |reply| {
+            reply.items(|reply| reply.item::<u32>())
+        });
+        assert!(matches!(got, Err(ManagerError::Decode(_))), "{got:?}");
+        let got = client.call(Op::DictLen, 0, no_body, |reply| reply.number());
+        assert_eq!(got.expect("its own reply"), 42);
+        let closed = server.join().expect("server");
+        assert_eq!(
+            closed,
+            [true, true],
+            "the client kept a connection it could not read"
+        );
+    }
+}

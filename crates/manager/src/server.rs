@@ -137,7 +137,7 @@ fn write_reply<W: Write>(writer: &mut W, reply: &Reply) -> Result<(), FrameError
         status.truncate(MAX_STATUS);
         frame::write(writer, &status, MAX_STATUS)
     };
-    let item = |writer: &mut W, bytes: &[u8]| frame::write(writer, bytes, usize::MAX);
+    let item = write_item;
     let count = |n: usize| (n as u64).to_be_bytes();
     match reply {
         Reply::Done => status(writer, &[])?,
@@ -164,4 +164,52 @@ fn write_reply<W: Write>(writer: &mut W, reply: &Reply) -> Result<(), FrameError
     }
     writer.flush()?;
     Ok(())
+}
+
+/// Writes one key, value or item as a frame of its own length, whatever it is: the long form
+/// of the header carries 64 bits (no length is ever cut to 32).
+fn write_item<W: Write>(writer: &mut W, bytes: &[u8]) -> Result<(), FrameError> {
+    frame::write(writer, bytes, usize::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts what is written and keeps the first bytes, without reading the rest.
+    #[derive(Default)]
+    struct Sink {
+        head: Vec<u8>,
+        total: u64,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.head.len() < 16 {
+                let n = buf.len().min(16 - self.head.len());
+                self.head.extend_from_slice(&buf[..n]);
+            }
+            self.total += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A value over 4 GiB goes out with its true 64-bit length. (Its zeroed pages are never
+    /// touched, so it costs no memory.)
+    #[test]
+    fn a_value_over_4_gib_is_framed_with_its_64_bit_length() {
+        let len = (4usize << 30) + 5;
+        let value = vec![0u8; len];
+        let mut sink = Sink::default();
+        let mut writer = BufWriter::with_capacity(64 * 1024, &mut sink);
+        write_item(&mut writer, &value).expect("write");
+        writer.flush().expect("flush");
+        drop(writer);
+        assert_eq!(sink.head[..4], (-1i32).to_be_bytes());
+        assert_eq!(sink.head[4..12], (len as u64).to_be_bytes());
+        assert_eq!(sink.total, 12 + len as u64);
+    }
 }
