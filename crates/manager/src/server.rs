@@ -101,7 +101,10 @@ fn serve_client(stream: &UnixStream, shared: &Shared) {
     }
     // Reads and writes share the one descriptor (`&UnixStream` does both).
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
-    let mut writer = BufWriter::with_capacity(64 * 1024, stream);
+    let mut replies = Replies {
+        writer: BufWriter::with_capacity(64 * 1024, stream),
+        scratch: Vec::with_capacity(256),
+    };
     let mut frame = Vec::with_capacity(256);
     let max_request = protocol::max_request(shared.max);
     while frame::read(&mut reader, &mut frame, max_request).is_ok() {
@@ -109,7 +112,7 @@ fn serve_client(stream: &UnixStream, shared: &Shared) {
             return;
         };
         let reply = lock(&shared.objects).apply(&request);
-        if write_reply(&mut writer, &reply).is_err() {
+        if replies.write(&reply).is_err() {
             return;
         }
         if request.op == Op::Shutdown {
@@ -123,53 +126,72 @@ fn serve_client(stream: &UnixStream, shared: &Shared) {
     }
 }
 
-/// Writes one reply: its status frame, then its items' frames, each with the length it has
-/// (the long form of the frame header carries any 64-bit length).
-fn write_reply<W: Write>(writer: &mut W, reply: &Reply) -> Result<(), FrameError> {
-    let status = |writer: &mut W, rest: &[u8]| {
-        let mut status = Vec::with_capacity(1 + rest.len());
-        status.push(if matches!(reply, Reply::Refused(_)) {
-            REFUSED
-        } else {
-            OK
-        });
-        status.extend_from_slice(rest);
-        status.truncate(MAX_STATUS);
-        frame::write(writer, &status, MAX_STATUS)
-    };
-    let item = write_item;
-    let count = |n: usize| (n as u64).to_be_bytes();
-    match reply {
-        Reply::Done => status(writer, &[])?,
-        Reply::Number(n) => status(writer, &n.to_be_bytes())?,
-        Reply::Found(None) => status(writer, &[0])?,
-        Reply::Found(Some(value)) => {
-            status(writer, &[1])?;
-            item(writer, value)?;
-        }
-        Reply::Items(items) => {
-            status(writer, &count(items.len()))?;
-            for value in items {
-                item(writer, value)?;
-            }
-        }
-        Reply::Entries(entries) => {
-            status(writer, &count(entries.len()))?;
-            for (key, value) in entries {
-                item(writer, key)?;
-                item(writer, value)?;
-            }
-        }
-        Reply::Refused(message) => status(writer, message.as_bytes())?,
-    }
-    writer.flush()?;
-    Ok(())
+/// Writes replies: each frame as one piece of the buffered writer, a small one through a
+/// reusable buffer, a large one straight from the object's bytes.
+struct Replies<W: Write> {
+    writer: W,
+    scratch: Vec<u8>,
 }
 
-/// Writes one key, value or item as a frame of its own length, whatever it is: the long form
-/// of the header carries 64 bits (no length is ever cut to 32).
-fn write_item<W: Write>(writer: &mut W, bytes: &[u8]) -> Result<(), FrameError> {
-    frame::write(writer, bytes, usize::MAX)
+/// Frames up to this size are assembled in the reusable buffer.
+const SMALL_FRAME: usize = 16 * 1024;
+
+impl<W: Write> Replies<W> {
+    /// Writes one reply: its status frame, then its items' frames; then flushes.
+    fn write(&mut self, reply: &Reply) -> Result<(), FrameError> {
+        let count = |n: usize| (n as u64).to_be_bytes();
+        match reply {
+            Reply::Done => self.status(OK, &[])?,
+            Reply::Number(n) => self.status(OK, &n.to_be_bytes())?,
+            Reply::Found(None) => self.status(OK, &[0])?,
+            Reply::Found(Some(value)) => {
+                self.status(OK, &[1])?;
+                self.item(value)?;
+            }
+            Reply::Items(items) => {
+                self.status(OK, &count(items.len()))?;
+                for value in items {
+                    self.item(value)?;
+                }
+            }
+            Reply::Entries(entries) => {
+                self.status(OK, &count(entries.len()))?;
+                for (key, value) in entries {
+                    self.item(key)?;
+                    self.item(value)?;
+                }
+            }
+            Reply::Refused(message) => {
+                let message = message.as_bytes();
+                self.status(REFUSED, &message[..message.len().min(MAX_STATUS - 1)])?;
+            }
+        }
+        self.writer.flush()?;
+        Ok(())
+    }
+
+    /// A status frame: the status byte, then `rest`.
+    fn status(&mut self, status: u8, rest: &[u8]) -> Result<(), FrameError> {
+        frame::begin(&mut self.scratch);
+        self.scratch.push(status);
+        self.scratch.extend_from_slice(rest);
+        self.writer
+            .write_all(frame::finish(&mut self.scratch, MAX_STATUS)?)?;
+        Ok(())
+    }
+
+    /// One key, value or item, as a frame of its own length, whatever it is: the long form of
+    /// the header carries 64 bits (no length is ever cut to 32).
+    fn item(&mut self, bytes: &[u8]) -> Result<(), FrameError> {
+        if bytes.len() > SMALL_FRAME {
+            return frame::write(&mut self.writer, bytes, usize::MAX);
+        }
+        frame::begin(&mut self.scratch);
+        self.scratch.extend_from_slice(bytes);
+        self.writer
+            .write_all(frame::finish(&mut self.scratch, usize::MAX)?)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -204,12 +226,18 @@ mod tests {
         let len = (4usize << 30) + 5;
         let value = vec![0u8; len];
         let mut sink = Sink::default();
-        let mut writer = BufWriter::with_capacity(64 * 1024, &mut sink);
-        write_item(&mut writer, &value).expect("write");
-        writer.flush().expect("flush");
-        drop(writer);
-        assert_eq!(sink.head[..4], (-1i32).to_be_bytes());
-        assert_eq!(sink.head[4..12], (len as u64).to_be_bytes());
-        assert_eq!(sink.total, 12 + len as u64);
+        let mut replies = Replies {
+            writer: BufWriter::with_capacity(64 * 1024, &mut sink),
+            scratch: Vec::new(),
+        };
+        replies.write(&Reply::Done).expect("write");
+        replies.item(&value).expect("write");
+        replies.writer.flush().expect("flush");
+        drop(replies);
+        // The status frame `[0, 0, 0, 1, OK]`, then the item's long header.
+        assert_eq!(sink.head[..5], [0, 0, 0, 1, OK]);
+        assert_eq!(sink.head[5..9], (-1i32).to_be_bytes());
+        assert_eq!(sink.head[9..16], (len as u64).to_be_bytes()[..7]);
+        assert_eq!(sink.total, 5 + 12 + len as u64);
     }
 }
