@@ -134,7 +134,7 @@ impl fmt::Debug for AuthKey {
     }
 }
 
-/// Why authentication failed.
+/// Why authentication failed (Python's `multiprocessing.AuthenticationError`).
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// The other side answered our challenge wrongly: it does not know our key.

@@ -112,6 +112,9 @@ fn serve_client(stream: &UnixStream, shared: &Shared) {
             return;
         };
         let reply = lock(&shared.objects).apply(&request);
+        // Applied and not answered yet: a test kills the server here (the client must see
+        // it gone, not wait for ever).
+        ipc_common::fault::point("manager.server.applied");
         if replies.write(&reply).is_err() {
             return;
         }

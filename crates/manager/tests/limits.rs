@@ -108,8 +108,9 @@ fn a_large_value_travels_whole() {
     }
 }
 
-/// Requests that are not of the protocol, from an authenticated client: the server drops that
-/// connection without a reply and without a change, and serves everyone else.
+/// Requests that are not of the protocol, from an authenticated client, or cut short by its
+/// end: the server drops that connection without a reply and without a change, and serves
+/// everyone else.
 fn a_malformed_request_drops_only_its_connection() {
     let manager = Manager::builder().max_message(1000).start().expect("start");
     let list = manager.list::<u32>().expect("list");
@@ -132,10 +133,16 @@ fn a_malformed_request_drops_only_its_connection() {
             0x7fff_ffffu32.to_be_bytes().to_vec(),
         ),
         ("a negative length", (-5i32).to_be_bytes().to_vec()),
+        (
+            "a request cut short",
+            request(7, 0, &[9; 100])[..50].to_vec(),
+        ),
     ];
     for (what, bytes) in malformed {
         let raw = authenticated(manager.address(), &key);
         (&raw).write_all(&bytes).expect("request");
+        raw.shutdown(std::net::Shutdown::Write)
+            .expect("nothing more");
         assert_eq!(read_to_end(&raw), b"", "{what} was answered");
         assert_eq!(list.to_vec().expect("still served"), [1], "after {what}");
     }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use ipc_common::auth;
+use ipc_common::fault::{self, Fault};
 use ipc_common::{Event, Process, ShmBox};
 use manager::{Manager, ManagerError};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
@@ -252,6 +253,28 @@ fn request_after_server_killed_fails_fast() {
     assert!(!pid_exists(pid), "killed server {pid} not reaped");
 }
 
+/// The server dies after applying a request and before answering it: the client is told that
+/// the server is gone, at once, and the manager reaps the dead server.
+fn a_server_killed_before_it_answers_is_gone_at_once() {
+    let armed = Process::start("armed", || {
+        // The server inherits the armed point; its second request dies there.
+        fault::arm("manager.server.applied", Fault::Kill, 2);
+        let manager = Manager::start().expect("start");
+        fault::disarm_all();
+        let list = manager.list::<u32>().expect("list");
+        let started = Instant::now();
+        let appended = list.append(&1);
+        assert!(
+            matches!(appended, Err(ManagerError::ServerGone)),
+            "{appended:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(manager.shutdown().expect("reaped"), -9);
+    })
+    .expect("start");
+    assert_eq!(armed.join().expect("join"), 0);
+}
+
 fn demo_output_is_complete() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_manager"))
         .output()
@@ -350,6 +373,10 @@ fn main() {
         (
             "server_out_of_descriptors_waits_then_serves",
             server_out_of_descriptors_waits_then_serves,
+        ),
+        (
+            "a_server_killed_before_it_answers_is_gone_at_once",
+            a_server_killed_before_it_answers_is_gone_at_once,
         ),
         ("demo_output_is_complete", demo_output_is_complete),
     ]);
