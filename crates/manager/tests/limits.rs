@@ -141,8 +141,8 @@ fn a_malformed_request_drops_only_its_connection() {
     for (what, bytes) in malformed {
         let raw = authenticated(manager.address(), &key);
         (&raw).write_all(&bytes).expect("request");
-        raw.shutdown(std::net::Shutdown::Write)
-            .expect("nothing more");
+        // Nothing more (the server may have closed already, which is as good).
+        let _ = raw.shutdown(std::net::Shutdown::Write);
         assert_eq!(read_to_end(&raw), b"", "{what} was answered");
         assert_eq!(list.to_vec().expect("still served"), [1], "after {what}");
     }

@@ -63,7 +63,8 @@ fn another_user_cannot_read_change_or_stop_the_manager() {
         let raw = connect(&address);
         let change = request(3, 0, br#"["secret","theirs"]"#);
         let requests = [request(6, 0, &[]), change, request(10, 0, &[])];
-        (&raw).write_all(&requests.concat()).expect("requests");
+        // The server may refuse and close before the requests are all written (EPIPE).
+        let _ = (&raw).write_all(&requests.concat());
         assert_eq!(
             read_to_end(&raw),
             framed(auth::FAILURE),
