@@ -14,6 +14,7 @@
 //! Every `unsafe` block carries a `// SAFETY:` comment; the other crates forbid `unsafe`.
 #![allow(unsafe_code)]
 
+pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod current;

@@ -5,21 +5,19 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::Shutdown;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
+use ipc_common::auth;
+use ipc_common::fault::{self, Fault};
 use ipc_common::{Event, Process, ShmBox};
 use manager::{Manager, ManagerError};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-fn pid_exists(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
+mod common;
+use common::{authenticated, cpu_ticks, pid_exists, request};
 
 /// A client that sends requests and never reads the replies fills its socket and blocks the
 /// server's thread for that connection only: other clients are served, and the manager still
@@ -28,14 +26,11 @@ fn a_client_that_stops_reading_blocks_only_itself() {
     let manager = Manager::start().expect("start");
     let list = manager.list::<String>().expect("list");
     list.append(&"x".repeat(1000)).expect("append");
-    let debug = format!("{manager:?}");
-    let name = debug.split('"').nth(1).expect("the address");
-    let addr = SocketAddr::from_abstract_name(name).expect("address");
-    let mut raw = UnixStream::connect_addr(&addr).expect("connect");
+    let mut raw = authenticated(manager.address(), &auth::authkey().expect("key"));
     // 2 000 requests for the list's items (op 9, object 0): about 2 MB of replies, far more
     // than a socket buffer holds, and nobody reads them.
-    let request = [0, 0, 0, 5, 9, 0, 0, 0, 0].repeat(2000);
-    raw.write_all(&request).expect("requests");
+    let requests = request(9, 0, &[]).repeat(2000);
+    raw.write_all(&requests).expect("requests");
     std::thread::sleep(Duration::from_millis(100));
     let started = Instant::now();
     list.append(&"y".to_string())
@@ -108,14 +103,6 @@ fn server_out_of_descriptors_waits_then_serves() {
     })
     .expect("start");
     assert_eq!(limited.join().expect("join"), 0);
-}
-
-/// The CPU time `pid` has used, in clock ticks (utime + stime of `/proc/PID/stat`).
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
-    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
-    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
 }
 
 fn list_appends_from_three_processes_none_lost() {
@@ -266,6 +253,28 @@ fn request_after_server_killed_fails_fast() {
     assert!(!pid_exists(pid), "killed server {pid} not reaped");
 }
 
+/// The server dies after applying a request and before answering it: the client is told that
+/// the server is gone, at once, and the manager reaps the dead server.
+fn a_server_killed_before_it_answers_is_gone_at_once() {
+    let armed = Process::start("armed", || {
+        // The server inherits the armed point; its second request dies there.
+        fault::arm("manager.server.applied", Fault::Kill, 2);
+        let manager = Manager::start().expect("start");
+        fault::disarm_all();
+        let list = manager.list::<u32>().expect("list");
+        let started = Instant::now();
+        let appended = list.append(&1);
+        assert!(
+            matches!(appended, Err(ManagerError::ServerGone)),
+            "{appended:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(manager.shutdown().expect("reaped"), -9);
+    })
+    .expect("start");
+    assert_eq!(armed.join().expect("join"), 0);
+}
+
 fn demo_output_is_complete() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_manager"))
         .output()
@@ -321,15 +330,11 @@ fn server_survives_a_client_that_will_not_read() {
     let manager = Manager::start().expect("start");
     let dict = manager.dict::<u32, u32>().expect("dict");
     dict.set(&1, &1).expect("set");
-    // A raw client of the protocol: the address is in the manager's Debug output.
-    let debug = format!("{manager:?}");
-    let name = debug.split('"').nth(1).expect("the address");
-    let addr = SocketAddr::from_abstract_name(name).expect("address");
-    let mut raw = UnixStream::connect_addr(&addr).expect("connect");
+    // A raw client of the protocol, authenticated.
+    let mut raw = authenticated(manager.address(), &auth::authkey().expect("key"));
     raw.shutdown(Shutdown::Read).expect("shutdown");
-    // One frame: length 5, op 5 (DictLen), object 0. Its reply has nowhere to go.
-    raw.write_all(&[0, 0, 0, 5, 5, 0, 0, 0, 0])
-        .expect("request");
+    // One frame: op 5 (DictLen), object 0. Its reply has nowhere to go.
+    raw.write_all(&request(5, 0, &[])).expect("request");
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(dict.len().expect("the server is still serving"), 1);
     assert!(pid_exists(manager.pid()));
@@ -368,6 +373,10 @@ fn main() {
         (
             "server_out_of_descriptors_waits_then_serves",
             server_out_of_descriptors_waits_then_serves,
+        ),
+        (
+            "a_server_killed_before_it_answers_is_gone_at_once",
+            a_server_killed_before_it_answers_is_gone_at_once,
         ),
         ("demo_output_is_complete", demo_output_is_complete),
     ]);

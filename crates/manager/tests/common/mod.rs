@@ -1,0 +1,73 @@
+//! Helpers shared by the manager's test programs: raw clients of the protocol.
+
+#![allow(dead_code)] // each test program uses some of them
+
+use std::io::Read;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
+use std::time::Duration;
+
+use ipc_common::auth::{self, AuthKey};
+
+/// A connection to the server at `address`, not authenticated yet, whose reads give up after
+/// a generous 30 seconds (so that a test fails rather than hangs).
+pub fn connect(address: &str) -> UnixStream {
+    let addr = SocketAddr::from_abstract_name(address).expect("address");
+    let stream = UnixStream::connect_addr(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    stream
+}
+
+/// A connection to the server at `address` that has passed the handshake with `key`.
+pub fn authenticated(address: &str, key: &AuthKey) -> UnixStream {
+    let stream = connect(address);
+    let mut handshake = &stream;
+    auth::answer_challenge(&mut handshake, key).expect("the server accepts our answer");
+    auth::deliver_challenge(&mut handshake, key).expect("the server answers our challenge");
+    stream
+}
+
+/// A request frame: length, op, object id, body.
+pub fn request(op: u8, id: u32, body: &[u8]) -> Vec<u8> {
+    let mut payload = vec![op];
+    payload.extend_from_slice(&id.to_be_bytes());
+    payload.extend_from_slice(body);
+    framed(&payload)
+}
+
+/// Everything the server sends until it closes the connection. A server that closes with
+/// our requests unread resets the connection, which ends it too.
+pub fn read_to_end(mut stream: &UnixStream) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return bytes,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("the server does not close the connection: {e}"),
+        }
+    }
+}
+
+/// The frame holding `payload`, as it travels.
+pub fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut frame = (payload.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// The CPU time `pid` has used, in clock ticks (utime + stime of `/proc/PID/stat`).
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let after_comm = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+pub fn pid_exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
