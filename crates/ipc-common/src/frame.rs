@@ -25,7 +25,7 @@
 //! # Ok::<(), ipc_common::frame::FrameError>(())
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 
 /// The longest header: `-1` and an 8-byte length.
 pub const MAX_HEADER: usize = 12;
@@ -106,8 +106,8 @@ fn write_header(len: usize, room: &mut [u8]) -> usize {
     }
 }
 
-/// Writes one frame holding `payload`: one `write` of header and payload together for small
-/// payloads, two for large ones (no copy).
+/// Writes one frame holding `payload`: header and payload go out together (`writev`), with
+/// no copy of the payload.
 ///
 /// # Errors
 ///
@@ -121,15 +121,17 @@ pub fn write<W: Write>(writer: &mut W, payload: &[u8], max: usize) -> Result<(),
     }
     let mut header = [0u8; MAX_HEADER];
     let start = write_header(payload.len(), &mut header);
-    if payload.len() <= 16 * 1024 {
-        let mut small = [0u8; MAX_HEADER + 16 * 1024];
-        let n = MAX_HEADER - start;
-        small[..n].copy_from_slice(&header[start..]);
-        small[n..n + payload.len()].copy_from_slice(payload);
-        writer.write_all(&small[..n + payload.len()])?;
-    } else {
-        writer.write_all(&header[start..])?;
-        writer.write_all(payload)?;
+    let (mut head, mut body) = (&header[start..], payload);
+    while !head.is_empty() || !body.is_empty() {
+        let written = match writer.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]) {
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FrameError::Io(e)),
+        };
+        let from_head = written.min(head.len());
+        head = &head[from_head..];
+        body = &body[written - from_head..];
     }
     Ok(())
 }

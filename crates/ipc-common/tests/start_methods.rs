@@ -312,3 +312,22 @@ fn children_and_the_forkserver_end_when_their_program_is_killed() {
         }
     }
 }
+
+fn has_authkey(expected: Vec<u8>) -> Result<(), String> {
+    let key = ipc_common::auth::authkey().map_err(|e| e.to_string())?;
+    if key.as_bytes() == expected.as_slice() {
+        Ok(())
+    } else {
+        Err("the child's authkey is not its parent's".into())
+    }
+}
+
+#[test]
+fn children_inherit_the_authkey() {
+    let key = ipc_common::auth::authkey().expect("authkey").as_bytes().to_vec();
+    assert_eq!(key.len(), 32);
+    each_threaded_method(|method| {
+        let p = get_context(method).process(has_authkey, key.clone()).start().expect("start");
+        assert_eq!(p.join().expect("join"), 0, "{method}");
+    });
+}

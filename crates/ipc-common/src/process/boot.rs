@@ -7,8 +7,8 @@
 //!  ^ the shared objects' descriptors come with the first byte (SCM_RIGHTS)
 //! ```
 //!
-//! The header names the child, its parent, the start method the child inherits as its own
-//! default, and the target: the offsets of the target function and of the trampoline that
+//! The header names the child, its parent, the start method and the authkey the child
+//! inherits, and the target: the offsets of the target function and of the trampoline that
 //! decodes its arguments (see `target.rs`).
 
 use std::io::{self, Read};
@@ -42,6 +42,9 @@ struct Header {
     parent_name: String,
     parent: i32,
     method: String,
+    /// The parent's authkey: a child inherits it (Python's `current_process().authkey`).
+    #[serde(with = "serde_bytes")]
+    authkey: Vec<u8>,
     trampoline: i64,
     target: i64,
     args_len: u64,
@@ -57,6 +60,10 @@ pub(super) fn send(sock: &UnixStream, start: &Start<'_>) -> io::Result<()> {
         parent_name: current_process().name,
         parent: getpid().as_raw(),
         method: get_start_method().name().to_string(),
+        authkey: crate::auth::authkey()
+            .map_err(io::Error::other)?
+            .as_bytes()
+            .to_vec(),
         trampoline: start.trampoline,
         target: start.target,
         args_len: start.args.len() as u64,
@@ -81,6 +88,7 @@ pub(super) fn enter(sock: OwnedFd, check_parent: bool) -> ! {
             if let Ok(method) = header.method.parse::<StartMethod>() {
                 inherit(method);
             }
+            crate::auth::set_authkey(crate::auth::AuthKey::new(header.authkey.clone()));
             become_child_named(
                 &header.name,
                 ProcessInfo {

@@ -32,6 +32,9 @@ where
         source,
     };
     io::stdout().flush().map_err(|e| os("flush(stdout)", e))?;
+    // The authkey is made on first use: make it now, so that every child inherits this one
+    // (a child making its own would not share it with its siblings or its parent).
+    crate::auth::authkey().map_err(|e| os("getrandom(authkey)", io::Error::other(e)))?;
     let parent = getpid();
     // SAFETY: this process has a single thread (checked above), so no lock can be held by a
     // thread that would be missing in the child.
