@@ -324,10 +324,16 @@ fn has_authkey(expected: Vec<u8>) -> Result<(), String> {
 
 #[test]
 fn children_inherit_the_authkey() {
-    let key = ipc_common::auth::authkey().expect("authkey").as_bytes().to_vec();
+    let key = ipc_common::auth::authkey()
+        .expect("authkey")
+        .as_bytes()
+        .to_vec();
     assert_eq!(key.len(), 32);
     each_threaded_method(|method| {
-        let p = get_context(method).process(has_authkey, key.clone()).start().expect("start");
+        let p = get_context(method)
+            .process(has_authkey, key.clone())
+            .start()
+            .expect("start");
         assert_eq!(p.join().expect("join"), 0, "{method}");
     });
 }

@@ -79,7 +79,9 @@ use std::time::Duration;
 use ipc_common::auth::{self, AuthError};
 use ipc_common::codec::CodecError;
 use ipc_common::frame;
-use ipc_common::{Process, ProcessError};
+use ipc_common::share::SharedFd;
+use ipc_common::{Process, ProcessError, StartMethod};
+use serde::{Deserialize, Serialize};
 
 mod client;
 mod protocol;
@@ -182,6 +184,7 @@ pub struct Manager {
 pub struct ManagerBuilder {
     authkey: Option<AuthKey>,
     max_message: usize,
+    method: Option<StartMethod>,
 }
 
 impl ManagerBuilder {
@@ -201,13 +204,25 @@ impl ManagerBuilder {
         self
     }
 
-    /// Forks the server process and waits until it listens.
+    /// Starts the server with `method` rather than the process's default (Python's
+    /// `ctx.Manager()` for a context `ctx`).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Starts the server process and waits until it listens.
+    ///
+    /// The server holds no copy of its parent's descriptors (under fork they are pointed at
+    /// `/dev/null`, see [`Builder::isolated`](ipc_common::process::Builder::isolated)): a pipe
+    /// made before the manager still ends when its other holders close it.
     ///
     /// # Errors
     ///
-    /// [`ManagerError::Start`] if the fork is refused (for example while other threads
-    /// exist), [`ManagerError::ServerGone`] if the server ended before listening,
-    /// [`ManagerError::Auth`] if no key was set and the process's key cannot be made.
+    /// [`ManagerError::Start`] if the server cannot be started (for example under fork while
+    /// other threads exist), [`ManagerError::ServerGone`] if the server ended before
+    /// listening, [`ManagerError::Auth`] if no key was set and the process's key cannot be
+    /// made.
     pub fn start(self) -> Result<Manager, ManagerError> {
         let (key, any_user) = match self.authkey {
             Some(key) => (key, true),
@@ -215,23 +230,22 @@ impl ManagerBuilder {
         };
         let name = random_name()?;
         let (mut ready, ready_writer) = io::pipe()?;
-        let listen_as = name.clone();
-        let admission = server::Admission {
-            key: key.clone(),
+        let args = ServerArgs {
+            name: name.clone(),
+            key: key.as_bytes().to_vec(),
             any_user,
+            max: self.max_message as u64,
+            ready: SharedFd(ready_writer.into()),
         };
         let max = self.max_message;
-        // The listener is made in the server only: a child forked later must not hold a copy
-        // of it, or connections would still be accepted (and never answered) after the server
-        // died. `ready_writer` moves into the closure, so the parent's copy is closed after
-        // the fork and `read` below returns 0 bytes if the server dies before listening.
-        let server = Process::start("Manager", move || -> io::Result<()> {
-            let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(&listen_as)?)?;
-            let mut ready_writer = ready_writer;
-            ready_writer.write_all(&[1])?;
-            drop(ready_writer);
-            server::serve(listener, admission, max)
-        })?;
+        let builder = Process::new(run_server, args).name("Manager").isolated();
+        let builder = match self.method {
+            Some(method) => builder.start_method(method),
+            None => builder,
+        };
+        // `ready`'s write end moved into the arguments: once the server has it, ours is closed,
+        // so `read` below returns 0 bytes if the server dies before listening.
+        let server = builder.start()?;
         let mut byte = [0u8; 1];
         if ready.read(&mut byte)? != 1 {
             return Err(ManagerError::ServerGone);
@@ -242,6 +256,42 @@ impl ManagerBuilder {
             client: Client::new(Arc::new(Target { name, key, max })),
         })
     }
+}
+
+/// What the server process is started with.
+#[derive(Serialize, Deserialize)]
+struct ServerArgs {
+    /// The abstract socket name to listen on.
+    name: String,
+    /// The authkey.
+    #[serde(with = "serde_bytes")]
+    key: Vec<u8>,
+    /// Whether peers of another user may connect (the key was set on purpose).
+    any_user: bool,
+    /// The largest key, value or item.
+    max: u64,
+    /// Written once the server listens.
+    ready: SharedFd,
+}
+
+/// The server process: listens, says so on `ready`, and serves until asked to stop.
+///
+/// The listener is made in the server only: a child started later must not hold a copy of
+/// it, or connections would still be accepted (and never answered) after the server died.
+fn run_server(args: ServerArgs) -> io::Result<()> {
+    let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(&args.name)?)?;
+    let mut ready = std::fs::File::from(args.ready.0);
+    ready.write_all(&[1])?;
+    drop(ready);
+    let admission = server::Admission {
+        key: AuthKey::new(args.key),
+        any_user: args.any_user,
+    };
+    server::serve(
+        listener,
+        admission,
+        usize::try_from(args.max).unwrap_or(usize::MAX),
+    )
 }
 
 /// `ipc-manager-` and 128 random bits in hex: a name nobody can guess, so nobody can take it
@@ -280,6 +330,7 @@ impl Manager {
         ManagerBuilder {
             authkey: None,
             max_message: frame::DEFAULT_MAX_MESSAGE,
+            method: None,
         }
     }
 

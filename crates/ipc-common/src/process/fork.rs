@@ -142,33 +142,82 @@ fn set_comm(name: &str) {
 /// that a new descriptor may take; `dup2` of `/dev/null` over each releases the pipe or socket
 /// while every number stays owned by the same object.
 fn point_others_at_dev_null(keep: &[RawFd]) -> io::Result<()> {
-    let null = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")?;
-    let null_fd = std::os::fd::AsRawFd::as_raw_fd(&null);
-    let mut fds = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        if let Some(fd) = entry?
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<RawFd>().ok())
-        {
-            fds.push(fd);
-        }
-    }
-    for fd in fds {
-        // SAFETY: F_GETFD only reads the descriptor's flags; it fails for a number that is not
-        // open (the directory stream read above, closed by now).
-        let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
-        if !open || fd <= 2 || fd == null_fd || keep.contains(&fd) {
+    let others = |fds: Vec<RawFd>| {
+        fds.into_iter()
+            .filter(move |fd| *fd > 2 && !keep.contains(fd) && is_open(*fd))
+    };
+    let (soft, _) = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
+    let limit = RawFd::try_from(soft).unwrap_or(RawFd::MAX);
+    let below = |fd: &RawFd| *fd < limit;
+    let null = open_dev_null(others(open_descriptors()?).filter(below).max())?;
+    for fd in others(open_descriptors()?) {
+        if fd == null {
             continue;
         }
-        // SAFETY: dup2 atomically replaces the open descriptor `fd` with a copy of /dev/null;
-        // the number stays open and owned by whoever owned it.
-        if unsafe { libc::dup2(null_fd, fd) } < 0 {
+        let rc = if fd < limit {
+            // SAFETY: dup2 atomically replaces the open descriptor `fd` with a copy of
+            // /dev/null; the number stays open and owned by whoever owned it.
+            unsafe { libc::dup2(null, fd) }
+        } else {
+            // A number at or above the descriptor limit (opened before the limit was lowered)
+            // cannot be a dup2 target, and no new descriptor can take it: closing it is safe.
+            // SAFETY: as said; its owner's later use gets EBADF, never another file.
+            unsafe { libc::close(fd) }
+        };
+        if rc < 0 {
             return Err(io::Error::last_os_error());
         }
     }
     Ok(())
+}
+
+/// Opens `/dev/null`. A process that has used every descriptor its limit allows (one that
+/// starts a manager while near it) has no room for it: then `spare`, a descriptor that is to
+/// be pointed at `/dev/null` anyway, is closed first, and `open` takes its number back (the
+/// lowest free number, and the only one).
+fn open_dev_null(spare: Option<RawFd>) -> io::Result<RawFd> {
+    let open = || {
+        // SAFETY: open with a constant NUL-terminated path; returns a new descriptor or -1.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(fd)
+        }
+    };
+    match (open(), spare) {
+        (Err(e), Some(spare)) if e.raw_os_error() == Some(libc::EMFILE) => {
+            // SAFETY: `spare` is open and is about to be pointed at /dev/null: closing it and
+            // reopening in its place leaves its owner holding the same number, now /dev/null
+            // (no other thread exists in this child to take the number in between).
+            unsafe { libc::close(spare) };
+            open()
+        }
+        (result, _) => result,
+    }
+}
+
+/// The numbers of this process's open descriptors: from `/proc/self/fd`, or, when no
+/// descriptor is left to read that directory with, by trying every number below the limit.
+fn open_descriptors() -> io::Result<Vec<RawFd>> {
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => Ok(dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+            .collect()),
+        Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+            let (soft, _) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?;
+            let limit = RawFd::try_from(soft).unwrap_or(RawFd::MAX);
+            Ok((0..limit).filter(|&fd| is_open(fd)).collect())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `fd` is an open descriptor.
+fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; it fails for a number that is not
+    // open.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
