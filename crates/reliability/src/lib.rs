@@ -76,6 +76,31 @@ impl ProcInfo {
     pub fn is_running(&self) -> bool {
         self.state != 'Z' && self.state != 'X'
     }
+
+    /// Whether this process has ended: it is a zombie, or gone (its pid now free, or taken by
+    /// a process of another group).
+    pub fn has_ended(&self) -> bool {
+        ProcInfo::read(self.pid).is_none_or(|now| !now.is_running() || now.pgid != self.pgid)
+    }
+
+    /// Waits at most `timeout` for this process to end; returns whether it has.
+    ///
+    /// A `SIGKILL` does not end a process at once: the process dies when it next runs, and a
+    /// system call it was blocked in may finish first if what blocked it has gone meanwhile.
+    /// A process killed while blocked writing to a full pipe still writes its line if the pipe
+    /// is read before it gets a core (seen on a loaded machine: the pipe section's child printed
+    /// its first line after its `SIGKILL`). So a test that kills a process held by its stdout
+    /// waits here before it lets the pipe go.
+    pub fn wait_ended(&self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while !self.has_ended() {
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(TICK);
+        }
+        true
+    }
 }
 
 /// Parses a `/proc/PID/stat` line: `pid (comm) state ppid pgrp ...`; the name may hold spaces

@@ -34,8 +34,14 @@ fn all_named(run: &Run, names: &[&str]) -> bool {
     names.iter().all(|n| run.named(n).is_some())
 }
 
+/// Kills `p` and waits until it is dead, so that nothing it was blocked in can still finish
+/// after the test goes on (see [`ProcInfo::wait_ended`]).
 fn sigkill(p: &ProcInfo) {
     kill(Pid::from_raw(p.pid), Signal::SIGKILL).expect("kill");
+    assert!(
+        p.wait_ended(WAIT),
+        "{p:?} still runs {WAIT:?} after SIGKILL"
+    );
 }
 
 /// Waits at most `limit` for the section to end; checks that it failed (status 1), that the
@@ -192,7 +198,8 @@ fn queue_all_consumers_killed() {
 /// the parent names the child and its death.
 ///
 /// The child lives for microseconds, too briefly to be caught reliably, so its stdout holds it
-/// still ([`HeldStdout`]): its first `println!` blocks, and it waits there until killed.
+/// still ([`HeldStdout`]): its first `println!` blocks, and it waits there until killed. The
+/// pipe is let go only once the child is dead, or its blocked line could still get through.
 fn pipe_child_killed() {
     let room = HeldStdout::room_before("pipe", "子进程 Child-1 启动").expect("a normal run");
     let shm = shm_entries().expect("/dev/shm");
