@@ -8,7 +8,6 @@
 //! consumers, the manager's server and workers, a pool's workers).
 
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -63,22 +62,19 @@ fn interrupt(section: &str, how: How) -> Result<Finish, String> {
     let held_at = HELD.iter().find(|(name, _)| *name == section);
     let room = match held_at {
         Some((_, line)) => {
-            Some(HeldStdout::room_before(section, line).map_err(|e| format!("{e:#}"))?)
+            Some(HeldStdout::room_before(section, &[], line).map_err(|e| format!("{e:#}"))?)
         }
         None => None,
     };
     for _ in 0..ATTEMPTS {
         let shm_before = shm_entries().map_err(|e| e.to_string())?;
-        let mut held = match room {
-            Some(room) => Some(HeldStdout::new(room).map_err(|e| format!("{e:#}"))?),
-            None => None,
+        let (mut run, held) = match room {
+            Some(room) => {
+                let (run, held) = Run::spawn_held(&bin, &[], room).map_err(|e| format!("{e:#}"))?;
+                (run, Some(held))
+            }
+            None => (Run::spawn(&bin, &[]).map_err(|e| e.to_string())?, None),
         };
-        let stdout = match &mut held {
-            Some(held) => Some(held.stdio().map_err(|e| format!("{e:#}"))?),
-            None => None,
-        };
-        let mut run =
-            Run::command_with_stdout(&mut Command::new(&bin), stdout).map_err(|e| e.to_string())?;
         if !run.wait_until(Duration::from_secs(20), |r| r.descendants() + 1 >= crowd) {
             let end = run.finish(LIMIT);
             if end.code() == Some(0) {
