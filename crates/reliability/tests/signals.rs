@@ -1,5 +1,6 @@
-//! Guarantee 1: Ctrl-C or SIGTERM during any section ends the section and all its children
-//! within 2 s, leaving no process, no zombie and no `/dev/shm` entry.
+//! Guarantee 1: Ctrl-C or SIGTERM during any section ends the section and all its children,
+//! leaving no process, no zombie and no `/dev/shm` entry. It takes milliseconds (each section
+//! prints how long); the test allows [`LIMIT`], which only a hang needs.
 //!
 //! Each section of `scripts/sections.sh` is started as a shell starts a job (its own process
 //! group), with this test as child subreaper: a child whose parent dies comes to us, to be
@@ -36,8 +37,9 @@ const CROWD: &[(&str, usize)] = &[
 /// ([`HeldStdout`]), so that the signal finds them crowded.
 const HELD: &[(&str, &str)] = &[("pipe", "子进程 Child-1 启动")];
 
-/// How long the group may take to disappear after the signal.
-const LIMIT: Duration = Duration::from_secs(2);
+/// How long the group may take to disappear after the signal: it takes milliseconds (at most
+/// 0.16 s seen with eight busy loops on two cores), so only a hang takes this long.
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// A short section (pipe's lasts milliseconds) may end before its crowd is seen: try again.
 const ATTEMPTS: usize = 30;
