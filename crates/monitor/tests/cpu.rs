@@ -15,7 +15,7 @@ use monitor::{Monitor, Sample};
 use nix::unistd::{SysconfVar, sysconf};
 
 /// The busy child's CPU time that makes the window: long enough that one tick of the kernel's
-/// CPU accounting (10 ms) and the idle child's few wake-ups are small beside it.
+/// CPU accounting (10 ms) is small beside it.
 const WINDOW_CPU: Duration = Duration::from_millis(500);
 
 /// Only a hang takes this long to give the busy child `WINDOW_CPU` (it takes 0.5 s on an idle
@@ -119,8 +119,8 @@ fn busy_and_idle_children_are_told_apart() {
     let b = checked(&first, &second, 0, "busy");
     let i = checked(&first, &second, 1, "idle");
     // And the two are far apart. In the window the busy child used at least WINDOW_CPU, the
-    // idle one a few wake-ups' worth (its futex wait wakes every 50 ms to check for a lost
-    // wake-up): well under a tenth of the busy child's time, however long the window was.
+    // idle one next to nothing (it sleeps in one futex wait, with no timeout, until `stop`):
+    // well under a tenth of the busy child's time, however long the window was.
     let busy_used = second.before.1[0] - first.after.0[0];
     let idle_used = second.after.0[1] - first.before.1[1];
     assert!(
