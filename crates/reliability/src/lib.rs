@@ -172,8 +172,10 @@ pub struct Syscall {
 fn parse_syscall(text: &str) -> Option<Syscall> {
     let mut fields = text.split_whitespace();
     let number: i64 = fields.next()?.parse().ok()?;
+    if number < 0 {
+        return None;
+    }
     let first = fields.next()?.strip_prefix("0x")?;
-    (number >= 0).then_some(())?;
     Some(Syscall {
         number,
         first: u64::from_str_radix(first, 16).ok()?,
@@ -547,9 +549,10 @@ impl Run {
     /// group runs for a moment. Returns false, the group running, if the leader ends or
     /// `timeout` passes first.
     ///
-    /// For a moment that no [`HeldStdout`] can hold, a child in the middle of a sleep, say:
-    /// the look cannot miss it however slowly the test runs, as long as the moment lasts
-    /// long enough to be frozen in once.
+    /// For a moment that no [`HeldStdout`] can hold, a child in the middle of a sleep, say.
+    /// The look and what follows cannot race, however slowly the test runs: a moment seen is
+    /// still there. The moment must only last long enough to be frozen in once (a sleep of
+    /// 500 ms is looked at some fifty times).
     ///
     /// # Errors
     ///

@@ -340,8 +340,11 @@ fn custom_worker_killed() {
     // A worker holds a task while it sleeps in `process_task` (no print marks the moment
     // for a hold): looked for on the frozen group, it cannot finish the task before the kill.
     let mut section = Section::free("custom-worker", &[]);
-    let worker =
-        section.kill_frozen_when(|r| r.named("WorkerProcess-1").filter(ProcInfo::sleeping));
+    let worker = section.kill_frozen_when(|r| {
+        r.members()
+            .into_iter()
+            .find(|p| p.comm.starts_with("WorkerProcess-") && p.is_running() && p.sleeping())
+    });
     let end = section.fails_cleanly(&killed(&worker));
     assert_eq!(
         items(&end.stdout, "收到结果: ").len(),
@@ -349,7 +352,16 @@ fn custom_worker_killed() {
         "every task but the dead worker's\n{}",
         end.describe()
     );
-    printed(&end, &["工作进程 0 结束".into(), "工作进程 2 结束".into()]);
+    for id in 0..3 {
+        let ended = format!("工作进程 {id} 结束");
+        let dead = worker.comm == format!("WorkerProcess-{id}");
+        assert_eq!(
+            end.stdout.contains(&ended),
+            !dead,
+            "{ended:?}\n{}",
+            end.describe()
+        );
+    }
     assert!(!end.stdout.contains("所有任务完成"), "{}", end.describe());
 }
 
