@@ -51,6 +51,26 @@ pub const SPIN: Duration = Duration::from_millis(200);
 /// How long [`Run`]'s `Drop` waits for a killed group to disappear.
 const DROP_WAIT: Duration = Duration::from_secs(5);
 
+/// How long [`Run::freeze`] waits for every member to stop: a stop takes effect when the
+/// process next runs, which on a loaded machine may take a while, but only a hang takes this.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// How long [`Run::freeze_when`] lets the group run between two looks at it.
+const THAW_TICK: Duration = Duration::from_millis(10);
+
+/// How long [`HeldStdout::room_before`] and [`HeldStdout::room_after`] wait for a normal run of
+/// a section (a few seconds at most); only a hang takes this long.
+const NORMAL_RUN: Duration = Duration::from_secs(60);
+
+/// The system calls of `std::thread::sleep` (glibc's `nanosleep` makes `clock_nanosleep`).
+#[cfg(target_arch = "x86_64")]
+const SLEEPS: &[i64] = &[nix::libc::SYS_clock_nanosleep, nix::libc::SYS_nanosleep];
+#[cfg(not(target_arch = "x86_64"))]
+const SLEEPS: &[i64] = &[nix::libc::SYS_clock_nanosleep];
+
+/// The system calls of a `println!` (`write`, or `writev` for a vectored write).
+const WRITES: &[i64] = &[nix::libc::SYS_write, nix::libc::SYS_writev];
+
 /// One process, as `/proc/PID/stat` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProcInfo {
@@ -76,6 +96,51 @@ impl ProcInfo {
     pub fn is_running(&self) -> bool {
         self.state != 'Z' && self.state != 'X'
     }
+
+    /// Whether this process has ended: it is a zombie, or gone (its pid now free, or taken by
+    /// a process of another group).
+    pub fn has_ended(&self) -> bool {
+        ProcInfo::read(self.pid).is_none_or(|now| !now.is_running() || now.pgid != self.pgid)
+    }
+
+    /// The system call this process is blocked in, or stopped in (`SIGSTOP` does not take it
+    /// out of one), as `/proc/PID/syscall` shows it. `None` if it is running, or blocked
+    /// outside a system call (a page fault), or gone, or if this process may not trace it (a
+    /// test may trace its descendants, and the orphans given to it).
+    pub fn syscall(&self) -> Option<Syscall> {
+        parse_syscall(&fs::read_to_string(format!("/proc/{}/syscall", self.pid)).ok()?)
+    }
+
+    /// Whether this process is blocked writing to its stdout (a [`HeldStdout`], say).
+    pub fn writing_stdout(&self) -> bool {
+        self.syscall()
+            .is_some_and(|call| WRITES.contains(&call.number) && call.first == 1)
+    }
+
+    /// Whether this process is in a sleep (`std::thread::sleep`).
+    pub fn sleeping(&self) -> bool {
+        self.syscall()
+            .is_some_and(|call| SLEEPS.contains(&call.number))
+    }
+
+    /// Waits at most `timeout` for this process to end; returns whether it has.
+    ///
+    /// A `SIGKILL` does not end a process at once: the process dies when it next runs, and a
+    /// system call it was blocked in may finish first if what blocked it has gone meanwhile.
+    /// A process killed while blocked writing to a full pipe still writes its line if the pipe
+    /// is read before it gets a core (seen on a loaded machine: the pipe section's child printed
+    /// its first line after its `SIGKILL`). So a test that kills a process held by its stdout
+    /// waits here before it lets the pipe go.
+    pub fn wait_ended(&self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while !self.has_ended() {
+            if start.elapsed() > timeout {
+                return false;
+            }
+            std::thread::sleep(TICK);
+        }
+        true
+    }
 }
 
 /// Parses a `/proc/PID/stat` line: `pid (comm) state ppid pgrp ...`; the name may hold spaces
@@ -90,6 +155,30 @@ fn parse_stat(stat: &str) -> Option<ProcInfo> {
         state: rest.next()?.chars().next()?,
         ppid: rest.next()?.parse().ok()?,
         pgid: rest.next()?.parse().ok()?,
+    })
+}
+
+/// A system call a process is in: see [`ProcInfo::syscall`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Syscall {
+    /// Its number: `nix::libc::SYS_write`, ...
+    pub number: i64,
+    /// Its first argument (the file descriptor of a `write`).
+    pub first: u64,
+}
+
+/// Parses `/proc/PID/syscall`: `running`, or `-1 SP PC` outside a system call, or
+/// `NUMBER ARG1 ... ARG6 SP PC` with the arguments in hexadecimal.
+fn parse_syscall(text: &str) -> Option<Syscall> {
+    let mut fields = text.split_whitespace();
+    let number: i64 = fields.next()?.parse().ok()?;
+    if number < 0 {
+        return None;
+    }
+    let first = fields.next()?.strip_prefix("0x")?;
+    Some(Syscall {
+        number,
+        first: u64::from_str_radix(first, 16).ok()?,
     })
 }
 
@@ -350,6 +439,23 @@ impl Run {
         })
     }
 
+    /// Starts `binary` with `args` as [`spawn`](Run::spawn) does, its stdout a
+    /// [`HeldStdout`] with `room` bytes free: each process of the group blocks at its first
+    /// write that does not fit, until the test [releases](HeldStdout::release) the pipe.
+    ///
+    /// # Errors
+    ///
+    /// As for [`HeldStdout::new`] and [`spawn`](Run::spawn).
+    pub fn spawn_held(
+        binary: &Path,
+        args: &[&str],
+        room: usize,
+    ) -> anyhow::Result<(Run, HeldStdout)> {
+        let mut held = HeldStdout::new(room)?;
+        let run = Run::command_with_stdout(Command::new(binary).args(args), Some(held.stdio()?))?;
+        Ok((run, held))
+    }
+
     /// The leader's pid, which is also the group's id.
     pub fn pid(&self) -> i32 {
         self.pgid
@@ -414,6 +520,9 @@ impl Run {
     /// that a test can look at it and signal it at an instant of its choosing. Returns the
     /// members that are still running (stopped, not zombies). [`thaw`](Run::thaw) resumes it.
     ///
+    /// A member stops when it next runs, so on a loaded machine this may take a while; it
+    /// gives up (and returns the members as they are) only after a wait that only a hang needs.
+    ///
     /// # Errors
     ///
     /// Fails if `killpg` fails.
@@ -427,11 +536,42 @@ impl Run {
                 .filter(ProcInfo::is_running)
                 .collect();
             let stopped = running.iter().all(|p| matches!(p.state, 'T' | 't'));
-            if stopped || start.elapsed() > Duration::from_millis(500) {
+            if stopped || start.elapsed() > STOP_WAIT {
                 return Ok(running);
             }
             std::thread::sleep(TICK);
         }
+    }
+
+    /// Freezes the group, again and again, until `ready` holds of the frozen group: then it
+    /// returns true and leaves the group frozen, so that nothing changes between the look and
+    /// what the test does next ([`thaw`](Run::thaw) it afterwards). Between two looks the
+    /// group runs for a moment. Returns false, the group running, if the leader ends or
+    /// `timeout` passes first.
+    ///
+    /// For a moment that no [`HeldStdout`] can hold, a child in the middle of a sleep, say.
+    /// The look and what follows cannot race, however slowly the test runs: a moment seen is
+    /// still there. The moment must only last long enough to be frozen in once (a sleep of
+    /// 500 ms is looked at some fifty times).
+    ///
+    /// # Errors
+    ///
+    /// Fails if `killpg` fails.
+    pub fn freeze_when(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut(&Run) -> bool,
+    ) -> nix::Result<bool> {
+        let start = Instant::now();
+        while !self.leader_ended() && start.elapsed() <= timeout {
+            self.freeze()?;
+            if ready(self) {
+                return Ok(true);
+            }
+            self.thaw()?;
+            std::thread::sleep(THAW_TICK);
+        }
+        Ok(false)
     }
 
     /// Resumes a group stopped by [`freeze`](Run::freeze) (`SIGCONT`).
@@ -520,17 +660,16 @@ impl Drop for Run {
 /// A one-page pipe for a section's stdout, filled in advance so that only the first `room`
 /// bytes the section prints fit in it: the next write blocks, and holds the process that makes
 /// it still (alive, and easy to catch) until the pipe is read. For sections whose children
-/// live too briefly to be caught otherwise.
+/// live too briefly to be caught otherwise, and for tests that need a child to be still there,
+/// at a known point, when they act, however slowly the test itself runs.
 ///
 /// ```no_run
-/// use std::process::Command;
 /// use std::time::Duration;
 /// use reliability::{HeldStdout, Run, binary};
 ///
 /// // The pipe demo's parent prints one line before it forks; its child's first line blocks.
-/// let room = HeldStdout::room_before("pipe", "子进程 Child-1 启动")?;
-/// let mut held = HeldStdout::new(room)?;
-/// let mut run = Run::command_with_stdout(&mut Command::new(binary("pipe")?), Some(held.stdio()?))?;
+/// let room = HeldStdout::room_before("pipe", &[], "子进程 Child-1 启动")?;
+/// let (mut run, held) = Run::spawn_held(&binary("pipe")?, &[], room)?;
 /// assert!(run.wait_until(Duration::from_secs(10), |r| r.named("Child-1").is_some()));
 /// let printed = held.release(); // the child goes on
 /// run.finish(Duration::from_secs(5));
@@ -567,17 +706,30 @@ impl HeldStdout {
         })
     }
 
-    /// The number of bytes `section` prints, run normally, before the line `line`.
+    /// The number of bytes `section` prints, run normally with `args`, before the line
+    /// `line`: hold it there, and the process that prints `line` blocks on it.
     ///
     /// # Errors
     ///
     /// Fails if the section cannot be run or does not print `line`.
-    pub fn room_before(section: &str, line: &str) -> anyhow::Result<usize> {
-        let mut run = Run::spawn(&binary(section)?, &[])?;
-        let end = run.finish(Duration::from_secs(20));
+    pub fn room_before(section: &str, args: &[&str], line: &str) -> anyhow::Result<usize> {
+        let mut run = Run::spawn(&binary(section)?, args)?;
+        let end = run.finish(NORMAL_RUN);
         end.stdout
             .find(&format!("{line}\n"))
             .with_context(|| format!("{section} does not print {line:?}\n{}", end.describe()))
+    }
+
+    /// The number of bytes `section` prints, run normally with `args`, up to the end of the
+    /// line `line`: hold it there, and every process blocks at its first print after `line`
+    /// (which must be printed before any other process prints, for the room to be the same in
+    /// every run).
+    ///
+    /// # Errors
+    ///
+    /// As for [`room_before`](HeldStdout::room_before).
+    pub fn room_after(section: &str, args: &[&str], line: &str) -> anyhow::Result<usize> {
+        Ok(HeldStdout::room_before(section, args, line)? + line.len() + 1)
     }
 
     /// The pipe's writing end, for the section's stdout (only once).
@@ -624,6 +776,20 @@ mod tests {
             }
         );
         assert!(parse_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn syscall_lines_parse() {
+        let write = "1 0x1 0x55fe3d8bc500 0x19 0x0 0x0 0x0 0x7ffc4d434968 0x7f7be1d16350";
+        assert_eq!(
+            parse_syscall(write),
+            Some(Syscall {
+                number: 1,
+                first: 1
+            })
+        );
+        assert_eq!(parse_syscall("running"), None);
+        assert_eq!(parse_syscall("-1 0x7ffc4d434968 0x7f7be1d16350"), None);
     }
 
     #[test]

@@ -4,8 +4,16 @@
 //! come; nothing is left running, nothing is left in `/dev/shm`.
 //!
 //! Each test runs a section binary in its own process group (this test is the subreaper of its
-//! orphans), waits for the moment it wants, kills one child by its name (a child's command
+//! orphans), brings it to the moment it wants, kills one child by its name (a child's command
 //! name is its `Process` name), and checks the section's end, stdout and stderr.
+//!
+//! No test races the section to its moment, so none depends on how fast the machine is. Most
+//! hold the section's stdout ([`HeldStdout`]): every process blocks at its first print after a
+//! known line, so the victim can neither end nor get past that print before it is killed; the
+//! test waits until the victim is dead, and only then lets the pipe go. A worker in the middle
+//! of a task, which no print marks, is looked for on the frozen group ([`Run::freeze_when`]),
+//! so that it cannot finish the task between the look and the kill. The time limits only catch
+//! hangs.
 
 use std::collections::BTreeSet;
 use std::process::{Command, ExitCode};
@@ -20,12 +28,113 @@ use reliability::{Finish, HeldStdout, ProcInfo, Run, become_subreaper, binary, s
 /// Set in the environment of this program's copy that plays a faulty section.
 const FAULTY: &str = "RELIABILITY_FAULTY_SECTION";
 
-/// How long a test waits for the moment it wants.
-const WAIT: Duration = Duration::from_secs(20);
+/// How long a test waits for the moment it wants, for a killed child to die, and for the
+/// section to end: a few seconds at most (custom-worker waits the note's 5 s), so only a hang
+/// takes this long.
+const HANG: Duration = Duration::from_secs(60);
 
-fn start(section: &str, args: &[&str]) -> Run {
-    let bin = binary(section).unwrap_or_else(|e| panic!("{e:#}"));
-    Run::spawn(&bin, args).expect("spawn")
+/// The manager demo's first line, printed before it starts its server and workers.
+const MANAGER_HEADER: &str = "=== 使用Manager共享复杂数据 ===";
+
+/// A section under test, and `/dev/shm` as it was before the section started.
+struct Section {
+    run: Run,
+    /// Its stdout, when held.
+    held: Option<HeldStdout>,
+    shm: BTreeSet<String>,
+}
+
+impl Section {
+    /// Starts `section` with `args`, its stdout going to a file.
+    fn free(section: &str, args: &[&str]) -> Section {
+        let shm = shm_entries().expect("/dev/shm");
+        let bin = binary(section).unwrap_or_else(|e| panic!("{e:#}"));
+        let run = Run::spawn(&bin, args).expect("spawn");
+        Section {
+            run,
+            held: None,
+            shm,
+        }
+    }
+
+    /// Starts `section` with `args`, its stdout held just after the line `through` (at its
+    /// first byte if `None`): every process of the section blocks at its first print after
+    /// that, and stays there until [`fails_cleanly`](Section::fails_cleanly) lets the pipe go.
+    fn held(section: &str, args: &[&str], through: Option<&str>) -> Section {
+        let room = through.map_or(0, |line| {
+            HeldStdout::room_after(section, args, line).unwrap_or_else(|e| panic!("{e:#}"))
+        });
+        let shm = shm_entries().expect("/dev/shm");
+        let bin = binary(section).unwrap_or_else(|e| panic!("{e:#}"));
+        let (run, held) = Run::spawn_held(&bin, args, room).unwrap_or_else(|e| panic!("{e:#}"));
+        Section {
+            run,
+            held: Some(held),
+            shm,
+        }
+    }
+
+    /// Waits until `victim` finds a process in the section, and kills it (see [`sigkill`]).
+    fn kill_when(&mut self, mut victim: impl FnMut(&Run) -> Option<ProcInfo>) -> ProcInfo {
+        let mut found = None;
+        self.run.wait_until(HANG, |r| {
+            found = victim(r);
+            found.is_some()
+        });
+        self.kill(found)
+    }
+
+    /// As [`kill_when`](Section::kill_when), but `victim` looks at the group frozen, and the
+    /// victim is killed before the group goes on.
+    fn kill_frozen_when(&mut self, mut victim: impl FnMut(&Run) -> Option<ProcInfo>) -> ProcInfo {
+        let mut found = None;
+        self.run
+            .freeze_when(HANG, |r| {
+                found = victim(r);
+                found.is_some()
+            })
+            .expect("SIGSTOP");
+        let killed = self.kill(found);
+        self.run.thaw().expect("SIGCONT");
+        killed
+    }
+
+    fn kill(&mut self, found: Option<ProcInfo>) -> ProcInfo {
+        let victim = found.unwrap_or_else(|| {
+            let now = self.run.finish(Duration::ZERO);
+            panic!("the moment never came\n{}", now.describe())
+        });
+        sigkill(&victim);
+        victim
+    }
+
+    /// Lets the section go on (reading its stdout, if held), waits for it to end, and checks
+    /// that it failed (status 1), that the whole group is gone and `/dev/shm` is as it was,
+    /// and that stderr says `expected`. The finish's stdout is what the section printed.
+    fn fails_cleanly(mut self, expected: &str) -> Finish {
+        let printed = self.held.take().map(HeldStdout::release);
+        let mut end = self.run.finish(HANG);
+        assert!(
+            end.is_clean(),
+            "not over within {HANG:?}\n{}",
+            end.describe()
+        );
+        if let Some(printed) = printed {
+            end.stdout = printed.join().expect("reader").expect("read the pipe");
+        }
+        assert_eq!(end.code(), Some(1), "exit status\n{}", end.describe());
+        assert!(
+            end.stderr.contains(expected),
+            "stderr does not say {expected:?}\n{}",
+            end.describe()
+        );
+        assert_eq!(
+            shm_entries().expect("/dev/shm"),
+            self.shm,
+            "/dev/shm changed"
+        );
+        end
+    }
 }
 
 /// Whether every one of `names` is a running child (a child takes its name a moment after it
@@ -34,27 +143,19 @@ fn all_named(run: &Run, names: &[&str]) -> bool {
     names.iter().all(|n| run.named(n).is_some())
 }
 
+/// Kills `p` and waits until it is dead, so that nothing it was blocked in can still finish
+/// after the test goes on (see [`ProcInfo::wait_ended`]).
 fn sigkill(p: &ProcInfo) {
     kill(Pid::from_raw(p.pid), Signal::SIGKILL).expect("kill");
+    assert!(
+        p.wait_ended(HANG),
+        "{p:?} still runs {HANG:?} after SIGKILL"
+    );
 }
 
-/// Waits at most `limit` for the section to end; checks that it failed (status 1), that the
-/// whole group is gone and `/dev/shm` is as `shm` was, and that stderr says `expected`.
-fn fails_cleanly(run: &mut Run, limit: Duration, shm: &BTreeSet<String>, expected: &str) -> Finish {
-    let end = run.finish(limit);
-    assert!(
-        end.is_clean(),
-        "not over within {limit:?}\n{}",
-        end.describe()
-    );
-    assert_eq!(end.code(), Some(1), "exit status\n{}", end.describe());
-    assert!(
-        end.stderr.contains(expected),
-        "stderr does not say {expected:?}\n{}",
-        end.describe()
-    );
-    assert_eq!(&shm_entries().expect("/dev/shm"), shm, "/dev/shm changed");
-    end
+/// What the section must say of `p`, killed: `process C1 (pid 42) was killed by SIGKILL`.
+fn killed(p: &ProcInfo) -> String {
+    format!("process {} (pid {}) was killed by SIGKILL", p.comm, p.pid)
 }
 
 /// The items after `prefix` on the lines that have it (`消费者 C0 消费了: P0_产品_1`).
@@ -85,29 +186,6 @@ fn consumed_once(stdout: &str, killed: Option<&str>) -> BTreeSet<String> {
     unique
 }
 
-/// Runs `section` until `ready`, kills its running child named `victim`, and checks that the
-/// section then fails cleanly within `limit`, its stderr naming the victim by name and pid:
-/// `process C1 (pid 42) was killed by SIGKILL`. Returns the finish.
-fn kill_child(
-    section: &str,
-    args: &[&str],
-    ready: impl FnMut(&Run) -> bool,
-    victim: &str,
-    limit: Duration,
-) -> Finish {
-    let shm = shm_entries().expect("/dev/shm");
-    let mut run = start(section, args);
-    if !run.wait_until(WAIT, ready) {
-        panic!("the moment never came\n{}", run.finish(WAIT).describe());
-    }
-    let child = run
-        .named(victim)
-        .unwrap_or_else(|| panic!("{victim} is not running: {:?}", run.members()));
-    sigkill(&child);
-    let killed = format!("process {victim} (pid {}) was killed by SIGKILL", child.pid);
-    fails_cleanly(&mut run, limit, &shm, &killed)
-}
-
 /// Every one of `lines` was printed.
 fn printed(end: &Finish, lines: &[String]) {
     for line in lines {
@@ -123,115 +201,94 @@ fn stopped(consumers: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// A producer dies: the parent still sends the stop signals, every consumer stops, every
-/// product of the other producer is consumed, and then the dead producer is reported.
+/// A producer dies right after its first `put`: the parent still sends the stop signals,
+/// every consumer stops, every product is consumed once (the dead producer's one too: it was
+/// in the queue), and then the dead producer is reported.
 fn queue_producer_killed() {
-    let ready = |r: &Run| {
-        all_named(r, &["P0", "C0", "C1", "C2"]) && r.stdout().contains("生产者 P0 生产了")
-    };
-    let end = kill_child("queue", &[], ready, "P0", Duration::from_secs(10));
+    // Held from the first byte: P0 blocks printing its first product, already in the queue.
+    let mut section = Section::held("queue", &[], None);
+    let p0 = section.kill_when(|r| r.named("P0").filter(ProcInfo::writing_stdout));
+    let end = section.fails_cleanly(&killed(&p0));
     printed(&end, &stopped(&["C0", "C1", "C2"]));
     assert!(
         !end.stdout.contains("所有进程执行完毕"),
         "{}",
         end.describe()
     );
+    assert!(
+        !end.stdout.contains("生产者 P0"),
+        "P0 died at its first print\n{}",
+        end.describe()
+    );
     let consumed = consumed_once(&end.stdout, Some("P0"));
-    for i in 0..5 {
-        assert!(
-            consumed.contains(&format!("P1_产品_{i}")),
-            "{}",
-            end.describe()
-        );
-    }
+    let put: BTreeSet<String> = std::iter::once("P0_产品_0".to_string())
+        .chain((0..5).map(|i| format!("P1_产品_{i}")))
+        .collect();
+    assert_eq!(
+        consumed,
+        put,
+        "what was put is consumed\n{}",
+        end.describe()
+    );
 }
 
 /// A consumer dies: the others go on and stop, and the dead one is reported by name.
 fn queue_consumer_killed() {
-    let ready = |r: &Run| all_named(r, &["C0", "C1", "C2"]);
-    let end = kill_child("queue", &[], ready, "C1", Duration::from_secs(10));
+    // Held from the first byte, no process can end: C1 dies waiting for an item, or blocked
+    // printing the first one it took.
+    let mut section = Section::held("queue", &[], None);
+    let c1 = section.kill_when(|r| {
+        all_named(r, &["P0", "P1", "C0", "C1", "C2"])
+            .then(|| r.named("C1"))
+            .flatten()
+    });
+    let end = section.fails_cleanly(&killed(&c1));
     printed(&end, &stopped(&["C0", "C2"]));
-    assert!(
-        !end.stdout.contains("消费者 C1 结束工作"),
-        "{}",
-        end.describe()
-    );
-    // A killed consumer may take the item it was getting with it; no item comes twice.
-    consumed_once(&end.stdout, None);
+    assert!(!end.stdout.contains("消费者 C1"), "{}", end.describe());
+    // C1 may take the item it was printing with it; no item comes twice, no other is lost.
+    let consumed = consumed_once(&end.stdout, None);
+    assert!(consumed.len() >= 9, "items lost\n{}", end.describe());
 }
 
-/// Every consumer dies at once: the queue (maxsize 10) fills up with the ten products, and
-/// the parent's stop signals find no room. It must report the dead consumers, not wait.
+/// Every consumer dies: the queue (maxsize 10) fills up with the products, and the parent's
+/// stop signals find no room. It must report the dead consumers, not wait.
 fn queue_all_consumers_killed() {
-    let shm = shm_entries().expect("/dev/shm");
-    let mut run = start("queue", &[]);
-    assert!(
-        run.wait_until(WAIT, |r| all_named(r, &["C0", "C1", "C2"])),
-        "no consumers"
+    // Held from the first byte, each producer blocks printing its first product and each
+    // consumer printing the first item it took: when the consumers die, at most two of the
+    // ten products have left the queue, so the parent's third stop signal at the latest
+    // finds it full.
+    let mut section = Section::held("queue", &[], None);
+    let consumers = ["C0", "C1", "C2"].map(|c| section.kill_when(|r| r.named(c)));
+    let end = section.fails_cleanly(&killed(&consumers[0]));
+    assert!(!end.stdout.contains("消费者"), "{}", end.describe());
+    assert_eq!(
+        items(&end.stdout, " 生产了: ").len(),
+        10,
+        "every product is put\n{}",
+        end.describe()
     );
-    // Frozen, so that they die together, before they can empty the queue.
-    let running = run.freeze().expect("SIGSTOP");
-    let consumers: Vec<&ProcInfo> = running.iter().filter(|p| p.comm.starts_with('C')).collect();
-    assert_eq!(consumers.len(), 3, "consumers: {running:?}");
-    consumers.iter().for_each(|c| sigkill(c));
-    run.thaw().expect("SIGCONT");
-    let c0 = consumers
-        .iter()
-        .find(|c| c.comm == "C0")
-        .expect("C0 is running");
-    let end = fails_cleanly(
-        &mut run,
-        Duration::from_secs(10),
-        &shm,
-        &format!("process C0 (pid {}) was killed by SIGKILL", c0.pid),
-    );
-    assert!(!end.stdout.contains("结束工作"), "{}", end.describe());
 }
 
 /// The pipe's child dies before it replied: the parent's `recv` gets `Closed`, not a hang, and
 /// the parent names the child and its death.
 ///
-/// The child lives for microseconds, too briefly to be caught reliably, so its stdout holds it
-/// still ([`HeldStdout`]): its first `println!` blocks, and it waits there until killed.
+/// The child lives for microseconds, too briefly to be caught otherwise: held after the
+/// header, it blocks at its first `println!`, and waits there until killed.
 fn pipe_child_killed() {
-    let room = HeldStdout::room_before("pipe", "子进程 Child-1 启动").expect("a normal run");
-    let shm = shm_entries().expect("/dev/shm");
-    let mut held = HeldStdout::new(room).expect("pipe");
-    let mut run = Run::command_with_stdout(
-        &mut Command::new(binary("pipe").unwrap_or_else(|e| panic!("{e:#}"))),
-        Some(held.stdio().expect("stdout")),
-    )
-    .expect("spawn");
-    assert!(
-        run.wait_until(WAIT, |r| r.named("Child-1").is_some()),
-        "the child never started"
-    );
-    let child = run.named("Child-1").expect("Child-1 is running");
-    sigkill(&child);
-    let stdout = held.release();
-    fails_cleanly(
-        &mut run,
-        Duration::from_secs(5),
-        &shm,
-        &format!("process Child-1 (pid {}) was killed by SIGKILL", child.pid),
-    );
-    let stdout = stdout.join().expect("reader").expect("read");
-    assert_eq!(
-        stdout, "=== 使用Pipe进行进程间通信 ===\n",
-        "only the header"
-    );
+    let header = "=== 使用Pipe进行进程间通信 ===";
+    let mut section = Section::held("pipe", &[], Some(header));
+    let child = section.kill_when(|r| r.named("Child-1"));
+    let end = section.fails_cleanly(&killed(&child));
+    assert_eq!(end.stdout, format!("{header}\n"), "only the header");
 }
 
 /// The manager's server dies while the workers use it: every request fails at once with
 /// ServerGone, and the section ends.
 fn manager_server_killed() {
-    let shm = shm_entries().expect("/dev/shm");
-    let mut run = start("manager", &[]);
-    assert!(run.wait_until(WAIT, manager_busy), "no workers");
-    let server = run.named("Manager").expect("the server is running");
-    sigkill(&server);
-    let gone = "the manager's server process is gone";
-    let end = fails_cleanly(&mut run, Duration::from_secs(5), &shm, gone);
+    // Held after the header, the server stays up at least until every worker has printed.
+    let mut section = Section::held("manager", &[], Some(MANAGER_HEADER));
+    section.kill_when(|r| manager_busy(r).then(|| r.named("Manager")).flatten());
+    let end = section.fails_cleanly("the manager's server process is gone");
     assert!(!end.stdout.contains("最终共享"), "{}", end.describe());
 }
 
@@ -242,62 +299,69 @@ fn manager_busy(r: &Run) -> bool {
 
 /// A worker of the manager demo dies: the others finish, then the dead one is reported.
 fn manager_worker_killed() {
-    let end = kill_child(
-        "manager",
-        &[],
-        manager_busy,
-        "Process-2",
-        Duration::from_secs(5),
-    );
+    // Held after the header, Process-2 dies at its requests or blocked printing that it is
+    // done, never after.
+    let mut section = Section::held("manager", &[], Some(MANAGER_HEADER));
+    let worker = section.kill_when(|r| manager_busy(r).then(|| r.named("Process-2")).flatten());
+    let end = section.fails_cleanly(&killed(&worker));
     printed(
         &end,
         &["进程 0 完成数据修改".into(), "进程 2 完成数据修改".into()],
+    );
+    assert!(
+        !end.stdout.contains("进程 1 完成数据修改"),
+        "{}",
+        end.describe()
     );
 }
 
 /// A pool worker dies in the middle of a task: that task fails with WorkerDied, which names
 /// the worker, and the section ends (the pool's own tests show the pool going on).
 fn pool_worker_killed() {
-    let shm = shm_entries().expect("/dev/shm");
-    let mut run = start("pool", &["5.1"]);
-    let mut busy = None;
-    let found = run.wait_until(WAIT, |r| {
-        let out = r.stdout();
-        busy = r.members().into_iter().find(|p| {
-            p.comm.starts_with("PoolWorker-")
-                && p.is_running()
-                && out.contains(&format!("进程 {} 开始计算", p.pid))
-        });
-        busy.is_some()
+    // Held after the line the parent prints before it submits the tasks, a worker blocked
+    // printing `进程 PID 开始计算 N` is running task N.
+    let mut section = Section::held("pool", &["5.1"], Some("--- 异步提交任务 ---"));
+    let worker = section.kill_when(|r| {
+        r.members()
+            .into_iter()
+            .find(|p| p.comm.starts_with("PoolWorker-") && p.is_running() && p.writing_stdout())
     });
-    let worker = busy
-        .filter(|_| found)
-        .expect("no worker ever started a task");
-    sigkill(&worker);
-    fails_cleanly(
-        &mut run,
-        Duration::from_secs(5),
-        &shm,
-        &format!(
-            "worker process {} (pid {}) died while running this task (killed by SIGKILL)",
-            worker.comm, worker.pid
-        ),
-    );
+    let end = section.fails_cleanly(&format!(
+        "worker process {} (pid {}) died while running this task (killed by SIGKILL)",
+        worker.comm, worker.pid
+    ));
+    let started = format!("进程 {} 开始计算", worker.pid);
+    assert!(!end.stdout.contains(&started), "{}", end.describe());
 }
 
 /// A custom worker dies holding a task: its result never comes, the parent stops waiting
 /// after the note's 5 s, the other workers stop, and the dead one is named.
 fn custom_worker_killed() {
-    let ready = |r: &Run| r.stdout().contains("工作进程 1 处理任务:");
-    let limit = Duration::from_secs(12);
-    let end = kill_child("custom-worker", &[], ready, "WorkerProcess-1", limit);
+    // A worker holds a task while it sleeps in `process_task` (no print marks the moment
+    // for a hold): looked for on the frozen group, it cannot finish the task before the kill.
+    let mut section = Section::free("custom-worker", &[]);
+    let worker = section.kill_frozen_when(|r| {
+        r.members()
+            .into_iter()
+            .find(|p| p.comm.starts_with("WorkerProcess-") && p.is_running() && p.sleeping())
+    });
+    let end = section.fails_cleanly(&killed(&worker));
     assert_eq!(
         items(&end.stdout, "收到结果: ").len(),
         8,
         "every task but the dead worker's\n{}",
         end.describe()
     );
-    printed(&end, &["工作进程 0 结束".into(), "工作进程 2 结束".into()]);
+    for id in 0..3 {
+        let ended = format!("工作进程 {id} 结束");
+        let dead = worker.comm == format!("WorkerProcess-{id}");
+        assert_eq!(
+            end.stdout.contains(&ended),
+            !dead,
+            "{ended:?}\n{}",
+            end.describe()
+        );
+    }
     assert!(!end.stdout.contains("所有任务完成"), "{}", end.describe());
 }
 
@@ -313,7 +377,7 @@ fn child_panics() -> anyhow::Result<()> {
 fn child_panic_is_reported() {
     let exe = std::env::current_exe().expect("current_exe");
     let mut run = Run::command(Command::new(exe).arg("9.9").env(FAULTY, "1")).expect("spawn");
-    let end = run.finish(Duration::from_secs(10));
+    let end = run.finish(HANG);
     assert!(end.is_clean(), "{}", end.describe());
     assert_eq!(end.code(), Some(1), "{}", end.describe());
     let pid = end

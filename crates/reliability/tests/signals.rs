@@ -1,5 +1,6 @@
-//! Guarantee 1: Ctrl-C or SIGTERM during any section ends the section and all its children
-//! within 2 s, leaving no process, no zombie and no `/dev/shm` entry.
+//! Guarantee 1: Ctrl-C or SIGTERM during any section ends the section and all its children,
+//! leaving no process, no zombie and no `/dev/shm` entry. It takes milliseconds (each section
+//! prints how long); the test allows [`LIMIT`], which only a hang needs.
 //!
 //! Each section of `scripts/sections.sh` is started as a shell starts a job (its own process
 //! group), with this test as child subreaper: a child whose parent dies comes to us, to be
@@ -8,7 +9,6 @@
 //! consumers, the manager's server and workers, a pool's workers).
 
 use std::fmt::Write as _;
-use std::process::Command;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -37,8 +37,9 @@ const CROWD: &[(&str, usize)] = &[
 /// ([`HeldStdout`]), so that the signal finds them crowded.
 const HELD: &[(&str, &str)] = &[("pipe", "子进程 Child-1 启动")];
 
-/// How long the group may take to disappear after the signal.
-const LIMIT: Duration = Duration::from_secs(2);
+/// How long the group may take to disappear after the signal: it takes milliseconds (at most
+/// 0.16 s seen with eight busy loops on two cores), so only a hang takes this long.
+const LIMIT: Duration = Duration::from_secs(10);
 
 /// A short section (pipe's lasts milliseconds) may end before its crowd is seen: try again.
 const ATTEMPTS: usize = 30;
@@ -63,22 +64,19 @@ fn interrupt(section: &str, how: How) -> Result<Finish, String> {
     let held_at = HELD.iter().find(|(name, _)| *name == section);
     let room = match held_at {
         Some((_, line)) => {
-            Some(HeldStdout::room_before(section, line).map_err(|e| format!("{e:#}"))?)
+            Some(HeldStdout::room_before(section, &[], line).map_err(|e| format!("{e:#}"))?)
         }
         None => None,
     };
     for _ in 0..ATTEMPTS {
         let shm_before = shm_entries().map_err(|e| e.to_string())?;
-        let mut held = match room {
-            Some(room) => Some(HeldStdout::new(room).map_err(|e| format!("{e:#}"))?),
-            None => None,
+        let (mut run, held) = match room {
+            Some(room) => {
+                let (run, held) = Run::spawn_held(&bin, &[], room).map_err(|e| format!("{e:#}"))?;
+                (run, Some(held))
+            }
+            None => (Run::spawn(&bin, &[]).map_err(|e| e.to_string())?, None),
         };
-        let stdout = match &mut held {
-            Some(held) => Some(held.stdio().map_err(|e| format!("{e:#}"))?),
-            None => None,
-        };
-        let mut run =
-            Run::command_with_stdout(&mut Command::new(&bin), stdout).map_err(|e| e.to_string())?;
         if !run.wait_until(Duration::from_secs(20), |r| r.descendants() + 1 >= crowd) {
             let end = run.finish(LIMIT);
             if end.code() == Some(0) {
