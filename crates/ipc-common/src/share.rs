@@ -80,6 +80,13 @@ pub(crate) fn provide<R>(fds: Vec<OwnedFd>, f: impl FnOnce() -> R) -> R {
     result
 }
 
+/// Whether a process's arguments are being serialized right now (on this thread). A handle
+/// that carries a secret (a manager's proxy and its authkey) writes it only then, as Python
+/// pickles a proxy's authkey only for a process it is spawning.
+pub fn within_process_start() -> bool {
+    SINK.with(|s| s.borrow().is_some())
+}
+
 /// A descriptor that can be an argument of a process start (Python's `reduction.DupFd`).
 ///
 /// Serializing it (during a process start) duplicates the descriptor for the child;

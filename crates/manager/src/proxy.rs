@@ -4,8 +4,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::Serialize;
+use ipc_common::auth::AuthKey;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::ManagerError;
 use crate::client::{Client, Target, no_body};
@@ -129,6 +130,19 @@ impl<K, V> Clone for DictProxy<K, V> {
     }
 }
 
+impl<K, V> Serialize for DictProxy<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Reference::of(self.client.target(), self.id).serialize(serializer)
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for DictProxy<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (target, id) = Reference::deserialize(deserializer)?.resolve()?;
+        Ok(DictProxy::new(target, id))
+    }
+}
+
 impl<K, V> fmt::Debug for DictProxy<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DictProxy")
@@ -223,11 +237,62 @@ impl<T> Clone for ListProxy<T> {
     }
 }
 
+impl<T> Serialize for ListProxy<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Reference::of(self.client.target(), self.id).serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for ListProxy<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (target, id) = Reference::deserialize(deserializer)?.resolve()?;
+        Ok(ListProxy::new(target, id))
+    }
+}
+
 impl<T> fmt::Debug for ListProxy<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ListProxy")
             .field("address", &self.client.target().name)
             .field("id", &self.id)
             .finish()
+    }
+}
+
+/// A proxy as it travels to another process (Python's `RebuildProxy` arguments): the server's
+/// address, the object's id, the size limit, and the authkey only while the proxy is an
+/// argument of a process start; elsewhere (a proxy put in a queue) the receiver uses its own
+/// process's key, as in Python.
+#[derive(Serialize, Deserialize)]
+struct Reference {
+    address: String,
+    id: u32,
+    max: u64,
+    #[serde(with = "serde_bytes")]
+    authkey: Option<Vec<u8>>,
+}
+
+impl Reference {
+    fn of(target: &Target, id: u32) -> Reference {
+        Reference {
+            address: target.name.clone(),
+            id,
+            max: target.max as u64,
+            authkey: ipc_common::share::within_process_start()
+                .then(|| target.key.as_bytes().to_vec()),
+        }
+    }
+
+    fn resolve<E: serde::de::Error>(self) -> Result<(Arc<Target>, u32), E> {
+        let key = match self.authkey {
+            Some(bytes) => AuthKey::new(bytes),
+            None => ipc_common::auth::authkey().map_err(E::custom)?,
+        };
+        let target = Target {
+            name: self.address,
+            key,
+            max: usize::try_from(self.max).map_err(E::custom)?,
+        };
+        Ok((Arc::new(target), self.id))
     }
 }
