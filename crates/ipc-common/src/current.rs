@@ -1,6 +1,7 @@
 //! Which process this is: Python's `current_process()` and `parent_process()`.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A process's name and pid, as [`current_process`] and [`parent_process`] report them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,4 +50,17 @@ pub(crate) fn became_child_of(name: &str, parent: ProcessInfo) {
     let mut me = ME.lock().unwrap_or_else(|e| e.into_inner());
     me.name = Some(name.to_string());
     me.parent = Some(parent);
+}
+
+/// Whether this process is a daemon child.
+static DAEMON: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a daemon child (Python's `current_process().daemon`).
+pub fn is_daemon() -> bool {
+    DAEMON.load(Ordering::Relaxed)
+}
+
+/// Called in a new child: whether it is a daemon.
+pub(crate) fn set_daemon(daemon: bool) {
+    DAEMON.store(daemon, Ordering::Relaxed);
 }

@@ -38,6 +38,7 @@ pub use process::{
     ChildOutcome, Context, Process, ProcessError, StartMethod, get_context, get_start_method,
     set_start_method,
 };
+pub use process::{active_children, cpu_count};
 pub use shm::{ShmBox, ShmSafe, ShmShared, ShmSlice};
 pub use sync::{
     Event, Lock, LockGuard, Mutex, MutexGuard, MutexSlice, Semaphore, SemaphoreGuard, SyncError,

@@ -134,12 +134,117 @@ fn join_timeout_waits_the_full_time() {
     );
 }
 
-fn dropping_a_running_child_terminates_and_reaps_it() {
+fn dropping_a_running_daemon_terminates_and_reaps_it() {
     let pid = {
-        let p = Process::start("daemonish", || sleep(10_000)).expect("start");
+        let p = Process::start_daemon("daemonish", || sleep(10_000)).expect("start");
         p.pid()
     };
     assert!(!pid_exists(pid), "child {pid} left running or as a zombie");
+}
+
+/// What this test program does when run as `EXIT_RULE=<mode> <this program>`: starts a child
+/// that writes "done" into the file `EXIT_RULE_FILE` after 300 ms, lets its handle go (the
+/// daemon's is leaked, so only the program's end can act on it), prints the child's pid and
+/// returns from `main`.
+fn exit_rule_program(mode: &str) {
+    let file = std::env::var("EXIT_RULE_FILE").expect("EXIT_RULE_FILE");
+    let work = move || {
+        sleep(300);
+        std::fs::write(&file, "done").expect("write");
+    };
+    let child = match mode {
+        "daemon" => Process::start_daemon("daemon", work),
+        _ => Process::start("ordinary", work),
+    }
+    .expect("start");
+    println!("{}", child.pid());
+    std::mem::forget(child);
+}
+
+/// Runs this program in `exit_rule_program`'s mode; returns the child's pid and whether it
+/// finished its work.
+fn run_exit_rule(mode: &str) -> (i32, bool) {
+    let file = std::env::temp_dir().join(format!("exit-rule-{}-{mode}", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("EXIT_RULE", mode)
+        .env("EXIT_RULE_FILE", &file)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{out:?}");
+    let pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("pid");
+    let done = std::fs::read_to_string(&file).is_ok_and(|t| t == "done");
+    let _ = std::fs::remove_file(&file);
+    (pid, done)
+}
+
+fn the_program_end_joins_children_and_terminates_daemons() {
+    // The ordinary child was joined before the program ended: its work is done.
+    let (pid, done) = run_exit_rule("ordinary");
+    assert!(done, "the program ended without waiting for its child");
+    assert!(!pid_exists(pid));
+    // The daemon was terminated at the program's end, before its work.
+    let (pid, done) = run_exit_rule("daemon");
+    assert!(!done, "the daemon was not terminated");
+    assert!(!pid_exists(pid), "daemon {pid} outlived its program");
+}
+
+fn a_dropped_ordinary_child_goes_on() {
+    let shm = ShmBox::new(AtomicI32::new(0)).expect("shm");
+    let pid = {
+        let p = Process::start("goes-on", || {
+            sleep(200);
+            shm.store(1, Ordering::SeqCst);
+        })
+        .expect("start");
+        p.pid()
+    };
+    assert!(pid_exists(pid), "dropping its handle ended the child");
+    assert!(ipc_common::active_children().iter().any(|c| c.pid == pid));
+    while ipc_common::active_children().iter().any(|c| c.pid == pid) {
+        sleep(10);
+    }
+    assert_eq!(shm.load(Ordering::SeqCst), 1, "the child finished its work");
+    assert!(!pid_exists(pid), "active_children reaps an ended child");
+}
+
+fn a_panic_ends_every_child_whose_handle_it_drops() {
+    let pid = ShmBox::new(AtomicI32::new(0)).expect("shm");
+    let result = std::panic::catch_unwind(|| {
+        let p = Process::start("ordinary", || sleep(10_000)).expect("start");
+        pid.store(p.pid(), Ordering::SeqCst);
+        panic!("on purpose");
+    });
+    assert!(result.is_err());
+    let pid = pid.load(Ordering::SeqCst);
+    assert!(!pid_exists(pid), "a panic left child {pid} running");
+}
+
+fn daemons_have_no_children() {
+    let d = Process::start_daemon("daemon", || match Process::start("grandchild", || {}) {
+        Err(ProcessError::DaemonChildren { .. }) => {}
+        other => panic!("a daemon started a child: {other:?}"),
+    })
+    .expect("start");
+    assert_eq!(d.join().expect("join"), 0);
+}
+
+fn active_children_lists_live_children_only() {
+    let a = Process::start("A", || sleep(300)).expect("start");
+    let b = Process::start("B", || {}).expect("start");
+    b.join().expect("join");
+    let live = ipc_common::active_children();
+    assert!(
+        live.iter().any(|c| c.name == "A" && c.pid == a.pid()),
+        "{live:?}"
+    );
+    assert!(live.iter().all(|c| c.pid != b.pid()), "{live:?}");
+    a.join().expect("join");
+    assert!(ipc_common::active_children().is_empty());
+    assert!(ipc_common::cpu_count() >= 1);
 }
 
 fn ignore_sigterm() {
@@ -150,7 +255,7 @@ fn ignore_sigterm() {
 fn drop_escalates_to_sigkill() {
     let t = Instant::now();
     let pid = {
-        let p = Process::start("stubborn", || {
+        let p = Process::start_daemon("stubborn", || {
             ignore_sigterm();
             sleep(10_000);
         })
@@ -373,6 +478,9 @@ fn an_isolated_fork_child_holds_no_copy_of_other_descriptors() {
 }
 
 fn main() {
+    if let Ok(mode) = std::env::var("EXIT_RULE") {
+        return exit_rule_program(&mode);
+    }
     ipc_common::testing::run(&[
         (
             "a_failed_start_leaves_no_child_behind",
@@ -406,8 +514,25 @@ fn main() {
             join_timeout_waits_the_full_time,
         ),
         (
-            "dropping_a_running_child_terminates_and_reaps_it",
-            dropping_a_running_child_terminates_and_reaps_it,
+            "dropping_a_running_daemon_terminates_and_reaps_it",
+            dropping_a_running_daemon_terminates_and_reaps_it,
+        ),
+        (
+            "the_program_end_joins_children_and_terminates_daemons",
+            the_program_end_joins_children_and_terminates_daemons,
+        ),
+        (
+            "a_dropped_ordinary_child_goes_on",
+            a_dropped_ordinary_child_goes_on,
+        ),
+        (
+            "a_panic_ends_every_child_whose_handle_it_drops",
+            a_panic_ends_every_child_whose_handle_it_drops,
+        ),
+        ("daemons_have_no_children", daemons_have_no_children),
+        (
+            "active_children_lists_live_children_only",
+            active_children_lists_live_children_only,
         ),
         ("drop_escalates_to_sigkill", drop_escalates_to_sigkill),
         (

@@ -1,3 +1,4 @@
+#![allow(unsafe_code)] // Only to open pidfds of the orphans a test watches.
 //! The three start methods: a target with arguments, shared memory passed as an argument,
 //! exit codes, and starting from a program with threads. Ordinary `#[test]`s: libtest's
 //! threads are no obstacle to spawn and forkserver.
@@ -259,20 +260,41 @@ fn server_pid() -> i32 {
     0
 }
 
-/// Waits (up to 10 s) for `pid` to become our orphan and end, reaps it and returns how it
-/// ended. (A forkserver's child becomes ours only once the server itself has ended.)
-fn reap_orphan(pid: i32) -> nix::sys::wait::WaitStatus {
-    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-    let pid = nix::unistd::Pid::from_raw(pid);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting = std::time::Instant::now() < deadline;
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) if waiting => nap(10),
-            Ok(status) => return status,
-            Err(e) => panic!("{pid} never became ours and ended: {e}"),
+/// A pidfd for `pid`: it names that very process, even once its number is reused.
+fn pidfd(pid: i32) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    assert!(
+        fd >= 0,
+        "pidfd_open({pid}): {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the kernel just returned this descriptor to us.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// Waits (up to 10 s) for the process behind `fd` to end; then, if it has become our orphan
+/// (we are a subreaper), reaps it and returns how it ended; `None` if another reaped it.
+fn reap_orphan(fd: &std::os::fd::OwnedFd) -> Option<nix::sys::wait::WaitStatus> {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let ended = poll(&mut fds, PollTimeout::from(10_000u16)).expect("poll") == 1;
+    assert!(ended, "the process did not end within 10 s");
+    // Reparenting to us happens as its parent ends: it may take a moment.
+    for _ in 0..1000 {
+        match waitid(
+            Id::PIDFd(fd.as_fd()),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG,
+        ) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => nap(10),
+            Ok(status) => return Some(status),
+            Err(e) => panic!("waitid: {e}"),
         }
     }
+    None
 }
 
 #[test]
@@ -289,24 +311,31 @@ fn children_and_the_forkserver_end_when_their_program_is_killed() {
         while pids[0].load(Ordering::SeqCst) == 0 {
             nap(5);
         }
+        let child = pidfd(pids[0].load(Ordering::SeqCst));
+        let server = (child_method == StartMethod::Forkserver).then(|| {
+            let server = pids[1].load(Ordering::SeqCst);
+            assert!(server > 0, "the forkserver was found");
+            pidfd(server)
+        });
         p.kill().expect("kill");
         assert_eq!(p.join().expect("join"), -9);
-        // The orphans come to us (subreaper): each must have ended, and is reaped here.
-        let child = pids[0].load(Ordering::SeqCst);
-        let status = reap_orphan(child);
+        // The orphans come to us (subreaper): each must end, and is reaped here.
+        let status = reap_orphan(&child);
         assert!(
             matches!(
                 status,
-                WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+                Some(WaitStatus::Signaled(
+                    _,
+                    nix::sys::signal::Signal::SIGKILL,
+                    _
+                ))
             ),
             "{child_method}: child {status:?}"
         );
-        if child_method == StartMethod::Forkserver {
-            let server = pids[1].load(Ordering::SeqCst);
-            assert!(server > 0, "the forkserver was found");
-            let status = reap_orphan(server);
+        if let Some(server) = server {
+            let status = reap_orphan(&server);
             assert!(
-                matches!(status, WaitStatus::Exited(_, 0)),
+                matches!(status, Some(WaitStatus::Exited(_, 0))),
                 "server {status:?}"
             );
         }

@@ -19,7 +19,7 @@ use nix::unistd::{getpid, getppid};
 use serde::{Deserialize, Serialize};
 
 use super::StartMethod;
-use super::fork::{become_child_named, end_child};
+use super::fork::{become_child_named, end_child, orphaned};
 use super::method::{get_start_method, inherit};
 use super::target::Trampoline;
 use crate::current::{ProcessInfo, current_process};
@@ -33,6 +33,7 @@ pub(super) struct Start<'a> {
     pub(super) target: i64,
     pub(super) args: &'a [u8],
     pub(super) fds: &'a [OwnedFd],
+    pub(super) daemon: bool,
 }
 
 /// The header of the start message.
@@ -42,6 +43,7 @@ struct Header {
     parent_name: String,
     parent: i32,
     method: String,
+    daemon: bool,
     /// The parent's authkey: a child inherits it (Python's `current_process().authkey`).
     #[serde(with = "serde_bytes")]
     authkey: Vec<u8>,
@@ -60,6 +62,7 @@ pub(super) fn send(sock: &UnixStream, start: &Start<'_>) -> io::Result<()> {
         parent_name: current_process().name,
         parent: getpid().as_raw(),
         method: get_start_method().name().to_string(),
+        daemon: start.daemon,
         authkey: crate::auth::authkey()
             .map_err(io::Error::other)?
             .as_bytes()
@@ -83,11 +86,12 @@ pub(super) fn enter(sock: OwnedFd, check_parent: bool) -> ! {
     match receive(sock) {
         Ok((header, args, fds)) => {
             if check_parent && getppid().as_raw() != header.parent {
-                end_child(1);
+                orphaned();
             }
             if let Ok(method) = header.method.parse::<StartMethod>() {
                 inherit(method);
             }
+            crate::current::set_daemon(header.daemon);
             crate::auth::set_authkey(crate::auth::AuthKey::new(header.authkey.clone()));
             become_child_named(
                 &header.name,

@@ -16,11 +16,15 @@ pub(super) fn start<F, R>(
     name: String,
     target: F,
     isolate: Option<Vec<RawFd>>,
+    daemon: bool,
 ) -> Result<Process, ProcessError>
 where
     F: FnOnce() -> R,
     R: ChildOutcome,
 {
+    if current::is_daemon() {
+        return Err(ProcessError::DaemonChildren { name });
+    }
     match thread_count() {
         Ok(1) => {}
         Ok(threads) => return Err(ProcessError::Threaded { name, threads }),
@@ -44,9 +48,10 @@ where
                 eprintln!("process {name}: cannot close inherited descriptors: {e}");
                 end_child(1);
             }
+            current::set_daemon(daemon);
             run_child(&name, parent, target)
         }
-        ForkResult::Parent { child } => own_child(name, child),
+        ForkResult::Parent { child } => own_child(name, child, daemon),
     }
 }
 
@@ -67,12 +72,19 @@ where
 }
 
 /// Asks for `SIGKILL` when the parent ends; if it has already ended (our parent pid is no
-/// longer `parent`), ends now.
+/// longer `parent`: the child ran its first instruction only after that), dies now of the
+/// same `SIGKILL`, so that it ends the same way whenever its parent died.
 pub(super) fn die_with(parent: Pid) {
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     if getppid() != parent {
-        end_child(1);
+        orphaned();
     }
+}
+
+/// Ends a child whose parent is already gone, as `PR_SET_PDEATHSIG` would have.
+pub(super) fn orphaned() -> ! {
+    let _ = nix::sys::signal::raise(Signal::SIGKILL);
+    end_child(1)
 }
 
 /// What a forked child is from its first instruction: see [`become_child_named`].

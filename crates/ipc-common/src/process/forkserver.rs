@@ -36,7 +36,9 @@ use nix::unistd::{ForkResult, Pid, fork, getpid};
 use super::boot::{self, Start};
 use super::fork::{die_with, end_child};
 use super::target::Builder;
-use super::{Process, ProcessError, Reaper, StartMethod, close_fds_except, pidfd_open};
+use super::{
+    Child, Process, ProcessError, Reaper, StartMethod, close_fds_except, pidfd_open, unregister,
+};
 use crate::share::{self, SharedFd};
 
 /// This process's connection to its forkserver.
@@ -87,14 +89,15 @@ pub(super) fn start(start: Start<'_>) -> Result<Process, ProcessError> {
         .into_iter()
         .next()
         .ok_or_else(|| os("recv(forkserver)", io::Error::other("no pidfd came")))?;
-    let process = Process {
+    let process = Process::registered(Child {
         name,
         pid: Pid::from_raw(i32::from_le_bytes(pid)),
         parent: getpid(),
         pidfd,
         reaper: Reaper::Server(status_ours),
-        exitcode: std::cell::Cell::new(None),
-    };
+        daemon: start.daemon,
+        exitcode: Mutex::new(None),
+    });
     boot::send(&boot_ours, &start).map_err(|e| process.os("send(start message)", e))?;
     Ok(process)
 }
@@ -125,7 +128,9 @@ fn connect(client: &mut Option<Client>) -> Result<std::os::fd::BorrowedFd<'_>, P
             .name("forkserver")
             .start_method(StartMethod::Spawn)
             .start_server()?;
-        register_exit_handler();
+        // Not one of the program's children for `active_children` and the exit rule: it is
+        // stopped last, by `stop`, once those have ended.
+        unregister(&server.c);
         *client = Some(Client {
             owner: getpid(),
             control: ours,
@@ -138,31 +143,24 @@ fn connect(client: &mut Option<Client>) -> Result<std::os::fd::BorrowedFd<'_>, P
         .expect("just set"))
 }
 
-/// At the program's normal exit, closes the control socket and waits (a moment) for the
-/// server to end, so that it is gone when the program is.
-fn register_exit_handler() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    extern "C" fn stop_server() {
-        let Ok(mut client) = CLIENT.try_lock() else {
-            return;
-        };
-        if let Some(Client {
-            owner,
-            control,
-            server,
-        }) = client.take()
-        {
-            if owner == getpid() {
-                drop(control);
-                let _ = server.join_timeout(Duration::from_secs(1));
-            }
-            std::mem::forget(server);
+/// At the program's normal end, after its children: closes the control socket and waits (a
+/// moment) for the server to end, so that it is gone when the program is.
+pub(super) fn stop() {
+    let Ok(mut client) = CLIENT.try_lock() else {
+        return;
+    };
+    if let Some(Client {
+        owner,
+        control,
+        server,
+    }) = client.take()
+    {
+        if owner == getpid() {
+            drop(control);
+            let _ = server.join_timeout(Duration::from_secs(1));
         }
+        std::mem::forget(server);
     }
-    ONCE.call_once(|| {
-        // SAFETY: atexit stores a plain `extern "C" fn` with no captured state.
-        unsafe { libc::atexit(stop_server) };
-    });
 }
 
 /// Reads a forkserver child's exit code from its status socket. The server's end closing
@@ -177,7 +175,7 @@ pub(super) fn read_exit_code(status: &UnixStream) -> io::Result<i32> {
 }
 
 /// A child of the server: its pidfd and the status socket its exit code goes to.
-struct Child {
+struct Forked {
     pidfd: OwnedFd,
     status: OwnedFd,
 }
@@ -185,7 +183,7 @@ struct Child {
 /// The server's main loop: the target of the spawned server process.
 fn serve(control: SharedFd) -> io::Result<()> {
     let control = control.0;
-    let mut children: HashMap<i32, Child> = HashMap::new();
+    let mut children: HashMap<i32, Forked> = HashMap::new();
     loop {
         let mut fds = vec![PollFd::new(control.as_fd(), PollFlags::POLLIN)];
         let pids: Vec<i32> = children.keys().copied().collect();
@@ -222,7 +220,7 @@ fn serve(control: SharedFd) -> io::Result<()> {
                 Err(_) => continue,
             };
             if let Some((pid, pidfd)) = fork_child(boot, &status) {
-                children.insert(pid, Child { pidfd, status });
+                children.insert(pid, Forked { pidfd, status });
             }
         }
     }
@@ -260,7 +258,7 @@ fn fork_child(boot: OwnedFd, status: &OwnedFd) -> Option<(i32, OwnedFd)> {
 }
 
 /// Reaps an ended child and writes its exit code on its status socket.
-fn report_exit(pid: i32, child: Child) {
+fn report_exit(pid: i32, child: Forked) {
     let code = match waitpid(Pid::from_raw(pid), None) {
         Ok(WaitStatus::Exited(_, status)) => status,
         Ok(WaitStatus::Signaled(_, sig, _)) => -(sig as i32),

@@ -25,8 +25,9 @@
 //!   ends (`PR_SET_PDEATHSIG`), so killing a program never leaves its children running as
 //!   orphans. (A forkserver's children are tied to the server, and the server to the whole
 //!   program: it ends when the program's end of its socket closes.)
-//! - **It is always reaped**: [`Process::join`] reaps it; dropping a handle of a running child
-//!   terminates it (see [Dropping a handle](Process#dropping-a-handle)).
+//! - **It is always reaped**: by [`Process::join`], by [`active_children`], or at the latest
+//!   when the program ends, which joins non-daemon children and terminates daemons, as
+//!   Python's exit does (see [Daemons](Process#daemons)).
 //! - **It ends as Python's child does**: after the target, stdout and stderr are flushed and
 //!   the child leaves with `_exit`, so the parent's exit handlers (`atexit`) never run twice.
 //! - **It carries its name**: the child's command name (`/proc/PID/comm`, what `ps`, `top` and
@@ -39,12 +40,16 @@
 //! refuses to start a child while the process has more than one thread
 //! ([`ProcessError::Threaded`]): a program with threads uses spawn or forkserver, which start
 //! children by `exec` or from a single-threaded server.
+//!
+//! A child ends when its target returns, even if the target started threads that are still
+//! running: that is Rust's rule for `main` (its threads end with it), not Python's, whose
+//! child waits for its non-daemon threads.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -118,6 +123,13 @@ pub enum ProcessError {
         name: String,
         /// What went wrong (a shared object that cannot travel, say).
         why: String,
+    },
+    /// A daemon child tried to start a child (Python: "daemonic processes are not allowed
+    /// to have children").
+    #[error("cannot start process {name:?}: a daemon process may not have children")]
+    DaemonChildren {
+        /// The name of the process that was to be started.
+        name: String,
     },
     /// [`set_start_method`] was called after the start method was already set.
     #[error("the start method is already set to {current}")]
@@ -245,25 +257,49 @@ enum Reaper {
 /// for a child killed by a signal (`-15` after [`terminate`](Process::terminate), `-9` after
 /// [`kill`](Process::kill)).
 ///
-/// # Dropping a handle
+/// # Daemons
 ///
-/// Python joins its ordinary children when the program ends and terminates its *daemon*
-/// children. A Rust handle is dropped at the end of its scope, also on an early `?` return,
-/// where waiting could hang forever (the child may be waiting for the very message the parent
-/// would have sent). So dropping the handle of a child that is **still running** behaves like
-/// Python's daemon children: it sends `SIGTERM`, waits up to one second, sends `SIGKILL` if
-/// needed, and reaps the child. Dropping the handle of a child that has ended just reaps it.
-/// Call [`join`](Process::join) to wait for a child to finish its work.
+/// Python's exit rule: when the program ends, it joins its ordinary children and terminates
+/// its *daemon* children ([`Builder::daemon`], [`Process::start_daemon`]). Here the program
+/// ends when `main` returns or `std::process::exit` is called (an exit handler runs the rule),
+/// and the rule also decides what dropping a handle does:
+///
+/// - dropping the handle of a **daemon** child that is still running terminates it:
+///   `SIGTERM`, up to one second's wait, `SIGKILL` if needed, and the child is reaped;
+/// - dropping the handle of an **ordinary** child that is still running lets it go on, as
+///   losing a Python `Process` object does; the program's end joins it. Beware of an early
+///   `?` return past a child that waits for a message from the parent: the program's end then
+///   waits for it too, as Python's does; make such a child a daemon, or terminate it;
+/// - during a panic, dropping a handle terminates the child whatever its kind, so that a
+///   failing program (or test) never waits for its children;
+/// - a child that has ended is just reaped.
+///
+/// As in Python, a daemon child may not start children of its own
+/// ([`ProcessError::DaemonChildren`]): it would be terminated without a chance to end them.
 pub struct Process {
+    c: Arc<Child>,
+}
+
+/// What the parent knows of one child: shared by its handle and the registry of this
+/// process's children ([`active_children`], and Python's exit rule).
+struct Child {
     name: String,
     pid: Pid,
     parent: Pid,
     pidfd: OwnedFd,
     reaper: Reaper,
-    exitcode: Cell<Option<i32>>,
+    daemon: bool,
+    exitcode: Mutex<Option<i32>>,
 }
 
 impl Process {
+    /// The handle of a new child, recorded among this process's children.
+    fn registered(child: Child) -> Process {
+        let c = Arc::new(child);
+        register(&c);
+        Process { c }
+    }
+
     /// Forks a child that runs the closure `target` and then exits; returns the parent's
     /// handle.
     ///
@@ -281,7 +317,20 @@ impl Process {
         F: FnOnce() -> R,
         R: ChildOutcome,
     {
-        fork::start(name.into(), target, None)
+        fork::start(name.into(), target, None, false)
+    }
+
+    /// As [`start`](Process::start), for a [daemon](Process#daemons) child.
+    ///
+    /// # Errors
+    ///
+    /// As for [`start`](Process::start).
+    pub fn start_daemon<F, R>(name: impl Into<String>, target: F) -> Result<Process, ProcessError>
+    where
+        F: FnOnce() -> R,
+        R: ChildOutcome,
+    {
+        fork::start(name.into(), target, None, true)
     }
 
     /// A child that will run `target(args)` (Python's `Process(target=target, args=args)`);
@@ -294,12 +343,12 @@ impl Process {
 
     /// The child's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.c.name
     }
 
     /// The child's process id.
     pub fn pid(&self) -> i32 {
-        self.pid.as_raw()
+        self.c.pid.as_raw()
     }
 
     /// Waits until the child ends, reaps it, and returns its [exit code](Process#exit-codes).
@@ -309,9 +358,11 @@ impl Process {
     /// Fails if called from a process other than the child's parent, or if waiting fails.
     pub fn join(&self) -> Result<i32, ProcessError> {
         loop {
-            if let Some(code) = self.poll_exit(true)? {
+            if let Some(code) = self.poll_exit()? {
+                unregister(&self.c);
                 return Ok(code);
             }
+            self.wait_readable(Duration::MAX)?;
         }
     }
 
@@ -327,8 +378,8 @@ impl Process {
         match self.join()? {
             0 => Ok(()),
             exitcode => Err(ProcessError::Failed {
-                name: self.name.clone(),
-                pid: self.pid.as_raw(),
+                name: self.c.name.clone(),
+                pid: self.c.pid.as_raw(),
                 exitcode,
             }),
         }
@@ -346,7 +397,8 @@ impl Process {
             return self.join().map(Some);
         };
         loop {
-            if let Some(code) = self.poll_exit(false)? {
+            if let Some(code) = self.poll_exit()? {
+                unregister(&self.c);
                 return Ok(Some(code));
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -359,12 +411,22 @@ impl Process {
 
     /// Whether the child is still running (it is reaped if it has ended).
     pub fn is_alive(&self) -> bool {
-        matches!(self.poll_exit(false), Ok(None))
+        matches!(self.poll_exit(), Ok(None))
     }
 
     /// The child's [exit code](Process#exit-codes), or `None` while it runs.
     pub fn exitcode(&self) -> Option<i32> {
-        self.poll_exit(false).ok().flatten()
+        self.poll_exit().ok().flatten()
+    }
+
+    /// Whether the child is a daemon (Python's `daemon`): see [Daemons](Process#daemons).
+    pub fn daemon(&self) -> bool {
+        self.c.daemon
+    }
+
+    /// The exit code if it is already known, without asking the kernel.
+    fn known_exitcode(&self) -> Option<i32> {
+        *self.c.exitcode.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Asks the child to end with `SIGTERM` (Python's `terminate()`). Does nothing if it has
@@ -394,7 +456,7 @@ impl Process {
     /// As for [`terminate`](Process::terminate).
     pub fn signal(&self, sig: Signal) -> Result<(), ProcessError> {
         self.check_parent()?;
-        if self.exitcode.get().is_some() {
+        if self.known_exitcode().is_some() {
             return Ok(());
         }
         // SAFETY: pidfd_send_signal reads only its integer arguments; the pidfd is ours and
@@ -402,7 +464,7 @@ impl Process {
         let rc = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
+                self.c.pidfd.as_raw_fd(),
                 sig as i32,
                 std::ptr::null::<libc::siginfo_t>(),
                 0,
@@ -420,19 +482,16 @@ impl Process {
     /// A descriptor that becomes readable when the child has ended (Python's `sentinel`),
     /// for waiting on several processes, or on a process and a pipe, with `poll`.
     pub fn exit_fd(&self) -> BorrowedFd<'_> {
-        match &self.reaper {
-            Reaper::Waitpid => self.pidfd.as_fd(),
-            Reaper::Server(status) => status.as_fd(),
-        }
+        self.c.exit_fd()
     }
 
     fn check_parent(&self) -> Result<(), ProcessError> {
-        if getpid() == self.parent {
+        if getpid() == self.c.parent {
             Ok(())
         } else {
             Err(ProcessError::NotParent {
-                name: self.name.clone(),
-                pid: self.pid.as_raw(),
+                name: self.c.name.clone(),
+                pid: self.c.pid.as_raw(),
             })
         }
     }
@@ -440,36 +499,15 @@ impl Process {
     fn os(&self, call: &'static str, source: io::Error) -> ProcessError {
         ProcessError::Os {
             call,
-            name: self.name.clone(),
+            name: self.c.name.clone(),
             source,
         }
     }
 
-    /// Reaps the child if it has ended (waiting for that if `block`), caching the exit code.
-    fn poll_exit(&self, block: bool) -> Result<Option<i32>, ProcessError> {
-        if let Some(code) = self.exitcode.get() {
-            return Ok(Some(code));
-        }
+    /// Reaps the child if it has ended (never waiting), caching the exit code.
+    fn poll_exit(&self) -> Result<Option<i32>, ProcessError> {
         self.check_parent()?;
-        let code = match &self.reaper {
-            Reaper::Waitpid => {
-                let flags = (!block).then_some(WaitPidFlag::WNOHANG);
-                match waitpid(self.pid, flags) {
-                    Ok(WaitStatus::Exited(_, status)) => status,
-                    Ok(WaitStatus::Signaled(_, sig, _)) => -(sig as i32),
-                    Ok(_) | Err(Errno::EINTR) => return Ok(None),
-                    Err(e) => return Err(self.os("waitpid", e.into())),
-                }
-            }
-            Reaper::Server(status) => {
-                if !block && !readable(status.as_fd(), Duration::ZERO)? {
-                    return Ok(None);
-                }
-                forkserver::read_exit_code(status).map_err(|e| self.os("read(forkserver)", e))?
-            }
-        };
-        self.exitcode.set(Some(code));
-        Ok(Some(code))
+        self.c.poll_exit()
     }
 
     /// Waits until the child has ended or `timeout` passes.
@@ -478,18 +516,58 @@ impl Process {
     }
 }
 
+impl Child {
+    /// Reaps the child if it has ended (never waiting), caching the exit code. The caller is
+    /// the child's parent.
+    fn poll_exit(&self) -> Result<Option<i32>, ProcessError> {
+        let mut known = self.exitcode.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(code) = *known {
+            return Ok(Some(code));
+        }
+        let os = |call, source| ProcessError::Os {
+            call,
+            name: self.name.clone(),
+            source,
+        };
+        let code = match &self.reaper {
+            Reaper::Waitpid => match waitpid(self.pid, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, status)) => status,
+                Ok(WaitStatus::Signaled(_, sig, _)) => -(sig as i32),
+                Ok(_) | Err(Errno::EINTR) => return Ok(None),
+                Err(e) => return Err(os("waitpid", e.into())),
+            },
+            Reaper::Server(status) => {
+                if !readable(status.as_fd(), Duration::ZERO)? {
+                    return Ok(None);
+                }
+                forkserver::read_exit_code(status).map_err(|e| os("read(forkserver)", e))?
+            }
+        };
+        *known = Some(code);
+        Ok(Some(code))
+    }
+
+    /// The descriptor that becomes readable when the child has ended.
+    fn exit_fd(&self) -> BorrowedFd<'_> {
+        match &self.reaper {
+            Reaper::Waitpid => self.pidfd.as_fd(),
+            Reaper::Server(status) => status.as_fd(),
+        }
+    }
+}
+
 /// Waits up to `timeout` (at least a millisecond if not zero) until `fd` is readable; a
 /// signal ends the wait early (the callers look again).
 fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, ProcessError> {
-    let ms = match timeout.as_millis() {
-        0 if timeout.is_zero() => 0,
-        ms => ms.clamp(1, i32::MAX as u128) as i32,
+    let timeout = match timeout.as_millis() {
+        0 if timeout.is_zero() => PollTimeout::ZERO,
+        ms => i32::try_from(ms)
+            .ok()
+            .and_then(|ms| PollTimeout::try_from(ms.max(1)).ok())
+            .unwrap_or(PollTimeout::NONE),
     };
     let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    match poll(
-        &mut fds,
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-    ) {
+    match poll(&mut fds, timeout) {
         Ok(n) => Ok(n > 0),
         Err(Errno::EINTR) => Ok(false),
         Err(e) => Err(ProcessError::Os {
@@ -503,9 +581,10 @@ fn readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<bool, ProcessError>
 impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Process")
-            .field("name", &self.name)
-            .field("pid", &self.pid.as_raw())
-            .field("exitcode", &self.exitcode.get())
+            .field("name", &self.c.name)
+            .field("pid", &self.c.pid.as_raw())
+            .field("daemon", &self.c.daemon)
+            .field("exitcode", &self.known_exitcode())
             .finish()
     }
 }
@@ -513,17 +592,127 @@ impl fmt::Debug for Process {
 impl Drop for Process {
     fn drop(&mut self) {
         // A copy of the handle inherited by another child is not ours to act on.
-        if getpid() != self.parent || self.exitcode.get().is_some() {
+        if getpid() != self.c.parent {
             return;
         }
-        if matches!(self.poll_exit(false), Ok(None)) {
-            let _ = self.terminate();
-            if matches!(self.join_timeout(DROP_GRACE), Ok(None)) {
-                let _ = self.kill();
+        match self.poll_exit() {
+            Ok(Some(_)) => unregister(&self.c),
+            // A non-daemon child goes on without its handle; the program's end joins it
+            // (Python's rule). During a panic nothing waits for it.
+            Ok(None) if !self.c.daemon && !std::thread::panicking() => {}
+            _ => {
+                stop(&self.c);
+                unregister(&self.c);
             }
         }
-        let _ = self.join();
     }
+}
+
+/// Ends a running child: `SIGTERM`, then `SIGKILL` if it is still there after
+/// [`DROP_GRACE`]; reaps it.
+fn stop(child: &Arc<Child>) {
+    let handle = Process {
+        c: Arc::clone(child),
+    };
+    if matches!(handle.poll_exit(), Ok(None)) {
+        let _ = handle.terminate();
+        if matches!(handle.join_timeout(DROP_GRACE), Ok(None)) {
+            let _ = handle.kill();
+        }
+    }
+    let _ = handle.join();
+    std::mem::forget(handle);
+}
+
+/// This process's children that have been started and not yet seen to end: what
+/// [`active_children`] reports and the program's end joins (or terminates, for daemons).
+static CHILDREN: Mutex<Vec<Arc<Child>>> = Mutex::new(Vec::new());
+
+/// Records a new child of this process.
+fn register(child: &Arc<Child>) {
+    static AT_EXIT: std::sync::Once = std::sync::Once::new();
+    let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    // A forked child inherits its parent's list: those children are not its own.
+    children.retain(|c| c.parent == getpid());
+    children.push(Arc::clone(child));
+    drop(children);
+    AT_EXIT.call_once(|| {
+        extern "C" fn at_exit() {
+            end_of_program();
+        }
+        // SAFETY: atexit stores a plain `extern "C" fn` with no captured state.
+        unsafe { libc::atexit(at_exit) };
+    });
+}
+
+/// Forgets a child whose end has been seen.
+fn unregister(child: &Arc<Child>) {
+    let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    children.retain(|c| !Arc::ptr_eq(c, child));
+}
+
+/// The live children of this process (Python's `multiprocessing.active_children()`); as in
+/// Python, children found to have ended are reaped on the way.
+///
+/// A child counts from its start until it is seen to end, also after its handle was dropped
+/// (a non-daemon child goes on without its handle).
+///
+/// ```
+/// use ipc_common::process::active_children;
+/// use ipc_common::Process;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let child = Process::start("Napper", || std::thread::sleep(std::time::Duration::from_millis(200)))?;
+/// assert!(active_children().iter().any(|c| c.name == "Napper" && c.pid == child.pid()));
+/// child.join()?;
+/// assert!(active_children().iter().all(|c| c.pid != child.pid()));
+/// # Ok(()) }
+/// ```
+pub fn active_children() -> Vec<crate::ProcessInfo> {
+    let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+    let me = getpid();
+    children.retain(|c| c.parent == me && matches!(c.poll_exit(), Ok(None)));
+    children
+        .iter()
+        .map(|c| crate::ProcessInfo {
+            name: c.name.clone(),
+            pid: c.pid.as_raw(),
+        })
+        .collect()
+}
+
+/// The number of CPUs of the machine (Python's `multiprocessing.cpu_count()`), or 1 if it
+/// cannot be told.
+pub fn cpu_count() -> usize {
+    // SAFETY: sysconf only reads its integer argument.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(1)
+}
+
+/// Python's exit rule, run when the program ends normally (`main` returns, or
+/// `std::process::exit`): every non-daemon child still running is joined, then every daemon
+/// child still running is terminated; then the forkserver, if any, is stopped.
+fn end_of_program() {
+    let children: Vec<Arc<Child>> = {
+        let mut list = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut *list)
+    };
+    let me = getpid();
+    let (daemons, others): (Vec<_>, Vec<_>) = children
+        .into_iter()
+        .filter(|c| c.parent == me)
+        .partition(|c| c.daemon);
+    for child in &others {
+        let handle = Process {
+            c: Arc::clone(child),
+        };
+        let _ = handle.join();
+        std::mem::forget(handle);
+    }
+    for child in &daemons {
+        stop(child);
+    }
+    forkserver::stop();
 }
 
 /// The number of threads of this process: field 20 of `/proc/self/stat`. Read into a buffer on
@@ -573,21 +762,22 @@ fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
 /// Makes the handle of our own child `pid`, just started. If its pidfd cannot be opened (out
 /// of descriptors, say), the child is killed and reaped: an error from a start never leaves a
 /// child running or unreaped.
-fn own_child(name: String, pid: Pid) -> Result<Process, ProcessError> {
+fn own_child(name: String, pid: Pid, daemon: bool) -> Result<Process, ProcessError> {
     let pidfd = if crate::fault::fails("process.pidfd_open") {
         Err(io::Error::from_raw_os_error(libc::EMFILE))
     } else {
         pidfd_open(pid)
     };
     match pidfd {
-        Ok(pidfd) => Ok(Process {
+        Ok(pidfd) => Ok(Process::registered(Child {
             name,
             pid,
             parent: getpid(),
             pidfd,
             reaper: Reaper::Waitpid,
-            exitcode: Cell::new(None),
-        }),
+            daemon,
+            exitcode: Mutex::new(None),
+        })),
         Err(source) => {
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);

@@ -77,7 +77,7 @@ pub(super) fn start(start: Start<'_>, die_with_parent: bool) -> Result<Process, 
     // We reap the child ourselves (waitpid); `Child` neither waits nor kills on drop.
     let pid = Pid::from_raw(child.id() as i32);
     drop(child);
-    let process = own_child(name, pid)?;
+    let process = own_child(name, pid, start.daemon)?;
     boot::send(&ours, &start).map_err(|e| process.os("send(start message)", e))?;
     Ok(process)
 }

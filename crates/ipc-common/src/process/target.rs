@@ -25,6 +25,7 @@ pub struct Builder<A, R> {
     name: Option<String>,
     method: Option<StartMethod>,
     isolate: bool,
+    daemon: bool,
 }
 
 impl<A, R> Builder<A, R> {
@@ -35,7 +36,16 @@ impl<A, R> Builder<A, R> {
             name: None,
             method: None,
             isolate: false,
+            daemon: false,
         }
+    }
+
+    /// Makes the child a daemon (Python's `daemon=True`): terminated when its handle is
+    /// dropped or the program ends, rather than joined; see
+    /// [Daemons](super::Process#daemons).
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = daemon;
+        self
     }
 
     /// The child's name (Python's `name=`); `Process-N` if none is given.
@@ -85,6 +95,9 @@ where
 
     fn start_with(self, die_with_parent: bool) -> Result<Process, ProcessError> {
         let name = self.name.unwrap_or_else(default_name);
+        if crate::current::is_daemon() {
+            return Err(ProcessError::DaemonChildren { name });
+        }
         let target = self.target;
         let args = self.args;
         match self.method.unwrap_or_else(get_start_method) {
@@ -94,7 +107,7 @@ where
                 } else {
                     None
                 };
-                fork::start(name, move || target(args), keep)
+                fork::start(name, move || target(args), keep, self.daemon)
             }
             method => {
                 let (bytes, fds) = encode_args(&name, &args)?;
@@ -104,6 +117,7 @@ where
                     target: offset(target as usize),
                     args: &bytes,
                     fds: &fds,
+                    daemon: self.daemon,
                 };
                 match method {
                     StartMethod::Spawn => super::spawn::start(start, die_with_parent),
