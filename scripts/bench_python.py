@@ -5,9 +5,9 @@ Measures the same operations as the Rust benchmark, with CPython's multiprocessi
 `fork` start method, and prints one JSON object per line on stdout:
     {"op": "<name>", "unit": "<unit>", "median": <float>, "runs": [<float>, ...]}
 Progress goes to stderr. Usage: bench_python.py [--quick] [op ...]
-The methods follow ../shared/reference/python-reference.md, Appendix 1, with two changes so
-that both sides measure the same thing: the Manager child connects (one `len(d)`) before its
-timed loop, and the wake-up tests let the waiter sleep 1 ms (not 2 ms) before each firing.
+Each operation is timed as the Rust side times it: repeated runs, fresh processes per run,
+the median reported; the Manager child connects (one `len(d)`) before its timed loop, and
+the wake-up tests let the waiter sleep 1 ms before each firing.
 """
 import json
 import multiprocessing as mp

@@ -11,7 +11,7 @@ use ipc_common::cli::{Program, sections, usage};
 mod ipc;
 mod pool_size;
 
-const PROGRAMS: &[Program] = &[Program {
+const PROGRAMS: &[Program<anyhow::Error>] = &[Program {
     id: "10.1",
     title: "进程池大小优化",
     run: pool_size::main,

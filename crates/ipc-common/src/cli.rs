@@ -27,15 +27,16 @@ use clap::{Arg, ArgAction, Command};
 
 use crate::process::{StartMethod, get_all_start_methods, set_start_method};
 
-/// One of the notes' programs.
+/// One of the notes' programs. `E` is the error type its programs return (the demos use
+/// `anyhow::Error`); it is printed with `{:#}`, which shows an error's causes too.
 #[derive(Clone, Copy, Debug)]
-pub struct Program {
+pub struct Program<E> {
     /// The note's number, as typed on the command line (`"2.2"`).
     pub id: &'static str,
     /// The note's title, shown by `--help`.
     pub title: &'static str,
     /// The program itself.
-    pub run: fn() -> anyhow::Result<()>,
+    pub run: fn() -> Result<(), E>,
 }
 
 /// Parses the command line and runs the chosen programs; returns the process's exit code.
@@ -45,7 +46,7 @@ pub struct Program {
 /// (exit 0); anything else prints an error and the usage on stderr (exit 2), running nothing.
 /// A program that returns an error stops the run: the error goes to stderr and the exit code
 /// is 1.
-pub fn sections(crate_name: &str, programs: &[Program]) -> ExitCode {
+pub fn sections<E: std::fmt::Display>(crate_name: &str, programs: &[Program<E>]) -> ExitCode {
     quiet_on_broken_pipe();
     let refuse = |first_line: &str| {
         eprintln!("{first_line}");
@@ -93,7 +94,7 @@ pub fn sections(crate_name: &str, programs: &[Program]) -> ExitCode {
 }
 
 /// The command line's grammar.
-fn command(crate_name: &str, programs: &[Program]) -> Command {
+fn command<E>(crate_name: &str, programs: &[Program<E>]) -> Command {
     let ids: Vec<&'static str> = programs.iter().map(|p| p.id).collect();
     let methods: Vec<&'static str> = get_all_start_methods()
         .into_iter()
@@ -132,7 +133,7 @@ fn quiet_on_broken_pipe() {
 }
 
 /// The usage text: how to call the binary, the options, and one line per program.
-pub fn usage(crate_name: &str, programs: &[Program]) -> String {
+pub fn usage<E>(crate_name: &str, programs: &[Program<E>]) -> String {
     let mut text = format!(
         "usage: cargo run -p {crate_name} [-- [--start-method METHOD] [PROGRAM]]\n\n\
          Runs every program below in order, or only PROGRAM:\n"

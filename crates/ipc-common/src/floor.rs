@@ -1,5 +1,6 @@
 //! The bare operating-system mechanisms, for benchmarks to measure the floor under our
-//! primitives in the same run (the methods of `../shared/reference/ipc-floor.md`).
+//! primitives in the same run. Compiled only with the `floor` feature, which only the
+//! `benchmark` crate turns on.
 //!
 //! These are deliberately minimal: no robustness, no timeouts, no error types. Use the real
 //! primitives ([`Process`](crate::Process), [`Lock`](crate::Lock),

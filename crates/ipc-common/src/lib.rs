@@ -7,7 +7,6 @@
 //!   timeouts.
 //! - [`ring`]: a ring of byte frames in shared memory, the transport of queues and pools.
 //! - [`remote`]: functions that forked workers call by number (the pool's tasks).
-//! - [`floor`]: the bare OS mechanisms, for benchmarks to compare against.
 //! - [`pyfmt`]: values printed the way Python prints them, so outputs match the notes.
 //! - [`sigpipe`]: writes to a pipe nobody reads fail with `EPIPE`, whatever `SIGPIPE` does.
 //!
@@ -19,6 +18,7 @@ pub mod cli;
 pub mod codec;
 pub mod current;
 pub mod fault;
+#[cfg(feature = "floor")]
 pub mod floor;
 pub mod frame;
 mod image;
@@ -30,6 +30,7 @@ pub mod share;
 pub mod shm;
 pub mod sigpipe;
 pub mod sync;
+#[doc(hidden)]
 pub mod testing;
 pub mod time;
 

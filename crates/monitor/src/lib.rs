@@ -36,6 +36,11 @@ pub struct Sample {
     pub status: &'static str,
 }
 
+/// Why a [`Monitor`] could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read this system's process table: {0}")]
+pub struct MonitorError(String);
+
 /// Samples processes again and again; see the [crate docs](crate).
 pub struct Monitor {
     system: System,
@@ -49,9 +54,9 @@ impl Monitor {
     /// # Errors
     ///
     /// Fails if sysinfo cannot read this system's process table.
-    pub fn new() -> anyhow::Result<Self> {
+    pub fn new() -> Result<Self, MonitorError> {
         Ok(Self {
-            system: System::new()?,
+            system: System::new().map_err(|e| MonitorError(e.to_string()))?,
             previous: HashMap::new(),
         })
     }

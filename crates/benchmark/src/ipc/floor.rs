@@ -1,6 +1,6 @@
-//! The raw OS floors under our primitives, by the methods of
-//! `../shared/reference/ipc-floor.md`: the cheapest way the kernel offers to do the same thing,
-//! with no framing, no encoding and no robustness.
+//! The raw OS floors under our primitives: the cheapest way the kernel offers to do the same
+//! thing (a bare `fork`, a pipe ping-pong, a process-shared mutex, a futex, a `sem_t`), with no
+//! framing, no encoding and no robustness.
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;

@@ -2,8 +2,9 @@
 //! multiprocessing (`scripts/bench_python.py`, run as a child process) and the raw OS floor
 //! under it, all in one run; printed as a Markdown table for the README.
 //!
-//! Blocking hand-offs on this kind of VM are bimodal (~5 µs when both processes share a vCPU,
-//! 45–60 µs across vCPUs: `../shared/reference/ipc-floor.md`), so ours and the floor are
+//! Blocking hand-offs on a small VM are bimodal (measured on the 2-vCPU KVM machine these
+//! numbers come from: ~5 µs when both processes share a vCPU, 45–60 µs across vCPUs, where
+//! waking a halted vCPU costs most of it), so ours and the floor are
 //! measured in alternating repetitions, and the latency rows once more with every process
 //! pinned to one CPU, where the numbers are stable.
 
