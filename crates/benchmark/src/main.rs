@@ -2,11 +2,12 @@
 //!
 //! `cargo run -p benchmark` runs note 10.1 (pool size against CPU- and I/O-bound work);
 //! `cargo run --release -p benchmark -- ipc` measures every primitive of the workspace against
-//! CPython's multiprocessing and the raw OS floor, and prints a Markdown table.
+//! CPython's multiprocessing and the raw OS floor, and prints a Markdown table (`--help` lists
+//! the 10.1 program; `ipc` is the benchmark's own mode).
 
 use std::process::ExitCode;
 
-use ipc_common::cli::{Program, sections, usage};
+use ipc_common::cli::{Program, sections_with_usage, usage};
 
 mod ipc;
 mod pool_size;
@@ -17,32 +18,25 @@ const PROGRAMS: &[Program<anyhow::Error>] = &[Program {
     run: pool_size::main,
 }];
 
-/// The usage text of `cli::usage`, plus the `ipc` mode.
-fn full_usage() -> String {
-    usage("benchmark", PROGRAMS)
-        + "\nOr: cargo run --release -p benchmark -- ipc\n  ipc    our primitives vs Python's multiprocessing vs the raw OS floor (Markdown table)\n"
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [mode] if mode == "ipc" => match ipc::main() {
+    // `ipc` is the benchmark of every primitive; anything else is the section's command line
+    // (`[--start-method M] [10.1]`, `--help`).
+    if std::env::args().nth(1).as_deref() == Some("ipc") {
+        if std::env::args().count() > 2 {
+            eprintln!("error: ipc takes no other argument");
+            eprint!("{}{IPC_USAGE}", usage("benchmark", PROGRAMS));
+            return ExitCode::from(2);
+        }
+        return match ipc::main() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error in ipc: {e:#}");
                 ExitCode::FAILURE
             }
-        },
-        [flag] if flag == "-h" || flag == "--help" => {
-            print!("{}", full_usage());
-            ExitCode::SUCCESS
-        }
-        [] => sections("benchmark", PROGRAMS),
-        [id] if PROGRAMS.iter().any(|p| p.id == id) => sections("benchmark", PROGRAMS),
-        _ => {
-            eprintln!("error: unknown arguments: {}", args.join(" "));
-            eprint!("{}", full_usage());
-            ExitCode::from(2)
-        }
+        };
     }
+    sections_with_usage("benchmark", PROGRAMS, IPC_USAGE)
 }
+
+/// The `ipc` mode, in the usage text.
+const IPC_USAGE: &str = "\nOr: cargo run --release -p benchmark -- ipc\n  ipc    our primitives vs Python's multiprocessing vs the raw OS floor (Markdown table)\n";

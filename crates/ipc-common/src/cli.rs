@@ -47,10 +47,20 @@ pub struct Program<E> {
 /// A program that returns an error stops the run: the error goes to stderr and the exit code
 /// is 1.
 pub fn sections<E: std::fmt::Display>(crate_name: &str, programs: &[Program<E>]) -> ExitCode {
+    sections_with_usage(crate_name, programs, "")
+}
+
+/// As [`sections`], with `more` appended to the usage text (a binary's other modes).
+pub fn sections_with_usage<E: std::fmt::Display>(
+    crate_name: &str,
+    programs: &[Program<E>],
+    more: &str,
+) -> ExitCode {
     quiet_on_broken_pipe();
+    let usage = || usage(crate_name, programs) + more;
     let refuse = |first_line: &str| {
         eprintln!("{first_line}");
-        eprint!("{}", usage(crate_name, programs));
+        eprint!("{}", usage());
         ExitCode::from(2)
     };
     let matches = match command(crate_name, programs).try_get_matches() {
@@ -64,7 +74,7 @@ pub fn sections<E: std::fmt::Display>(crate_name: &str, programs: &[Program<E>])
         if matches.contains_id("program") || matches.contains_id("start-method") {
             return refuse("error: --help takes no other argument");
         }
-        print!("{}", usage(crate_name, programs));
+        print!("{}", usage());
         return ExitCode::SUCCESS;
     }
     if let Some(method) = matches.get_one::<String>("start-method") {
