@@ -99,9 +99,9 @@ impl From<RingError> for QueueError {
         match e {
             RingError::Empty => QueueError::Empty,
             RingError::Full => QueueError::Full,
-            RingError::TooLarge { len, capacity } => QueueError::TooLarge {
-                len: len.saturating_sub(FRAME_HEADER),
-                capacity: capacity.saturating_sub(FRAME_HEADER),
+            RingError::TooLarge { len, limit } => QueueError::TooLarge {
+                len,
+                capacity: limit,
             },
             other => QueueError::Ring(other),
         }
