@@ -106,10 +106,10 @@ impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
 impl<T> JoinableQueue<T> {
     /// Tasks put and not yet marked done, right now.
     pub fn unfinished(&self) -> u32 {
-        self.queue
-            .ring
-            .pushed()
-            .wrapping_sub(self.tasks[DONE].load(SeqCst))
+        // `done` first: it never passes `pushed`, which only grows, so the difference cannot
+        // go below zero.
+        let done = self.tasks[DONE].load(SeqCst);
+        self.queue.ring.pushed().wrapping_sub(done)
     }
 
     /// Marks one task finished (Python's `task_done()`); when none is left unfinished, wakes

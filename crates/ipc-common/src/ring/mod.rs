@@ -204,8 +204,11 @@ impl Ring {
     /// The number of whole messages in the ring right now (it may change at once): messages
     /// whose last chunk is committed, minus messages taken.
     pub fn len(&self) -> usize {
-        let head = Committed::from_word(self.state.w.head.load(SeqCst));
+        // The tail first: messages taken never outnumber messages pushed, and the head's count
+        // read after the tail's is at least the number pushed when the tail was read, so the
+        // difference cannot go below zero (read the other way round, it could).
         let tail = Committed::from_word(self.state.r.tail.load(SeqCst));
+        let head = Committed::from_word(self.state.w.head.load(SeqCst));
         head.count.wrapping_sub(tail.count) as usize
     }
 
@@ -278,3 +281,6 @@ impl fmt::Debug for Ring {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;
