@@ -56,17 +56,18 @@ pub enum QueueError {
     /// than messages were put (Python's `ValueError: task_done() called too many times`).
     #[error("task_done() called too many times")]
     TaskDoneTooManyTimes,
-    /// The message could not be encoded (a map whose keys postcard cannot write, say).
-    #[error("cannot encode the message: {0}")]
-    Encode(#[source] CodecError),
-    /// The message taken out is not a `T` (put through a queue of another type, or corrupt).
-    /// It is consumed: the next get takes the next message.
-    #[error("cannot decode the message: {0}")]
-    Decode(#[source] CodecError),
+    /// The message could not be encoded (a value whose `Serialize` fails, say).
+    #[error(transparent)]
+    Encode(CodecError),
+    /// The message taken out is not a `T` (put through a queue of another type, or corrupt),
+    /// or `T` needs a self-describing format (see [`Queue`](crate::Queue#message-types)). It
+    /// is consumed: the next get takes the next message.
+    #[error(transparent)]
+    Decode(CodecError),
     /// The ring under the queue failed: its lock or memory, or another process wrote into
     /// its memory outside its protocol.
-    #[error("the queue's ring failed: {0}")]
-    Ring(#[source] RingError),
+    #[error(transparent)]
+    Ring(RingError),
 }
 
 impl QueueError {

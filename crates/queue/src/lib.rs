@@ -98,6 +98,15 @@ pub const DEFAULT_CAPACITY: usize = 1 << 20;
 /// Timeouts are errors, as Python's are exceptions: [`QueueError::Empty`] and
 /// [`QueueError::Full`]. A timeout of [`Duration::MAX`] waits forever.
 ///
+/// # Message types
+///
+/// Any `T: Serialize + DeserializeOwned + 'static` travels, encoded with postcard, which is
+/// compact and fast because it is not self-describing: the receiver's type says how to read
+/// the bytes. So serde features that need the data to describe itself cannot be decoded:
+/// `#[serde(untagged)]` enums, `#[serde(flatten)]`, `serde_json::Value` and other
+/// `deserialize_any` types. Their gets fail with [`QueueError::Decode`]; use an ordinary
+/// (tagged) enum instead.
+///
 /// # Messages larger than the ring
 ///
 /// A message that fits in the ring is put whole or not at all. A larger one is streamed: it
