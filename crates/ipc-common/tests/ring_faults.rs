@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ipc_common::fault::{self, Fault};
 use ipc_common::ring::{Ring, RingError};
-use ipc_common::{Process, ShmBox};
+use ipc_common::{Process, ShmBox, ShmSlice};
 use nix::sys::signal::Signal;
 use ring_util::{check, deadline, message, ms};
 
@@ -185,12 +185,15 @@ fn a_stopped_putter_holds_no_deadline_up() {
 /// has, and takes the next message.
 fn a_writer_killed_mid_message_is_withdrawn_by_its_reader() {
     let ring = Ring::new(RING, 0).expect("ring");
-    let flag = ShmBox::new(AtomicU64::new(0)).expect("shm");
-    let reader = Process::start("reader", || {
-        // Nothing whole ever comes of the first message.
+    // [the first reader has given up, the test is over]
+    let flags = ShmSlice::<AtomicU64>::zeroed(2).expect("shm");
+    let first = Process::start("first reader", || {
+        // Nothing whole ever comes of the message: the reader withdraws it itself and goes
+        // back to waiting between messages, holding nothing (had it kept a part, it would
+        // hold the read lock, and the second reader below would get nothing).
         assert!(matches!(pop(&ring, 1000), Err(RingError::Empty)));
-        flag.store(1, SeqCst);
-        assert_eq!(check(&pop(&ring, 10_000).expect("pop")), 2);
+        flags[0].store(1, SeqCst);
+        wait_for(&flags[1]);
     })
     .expect("start");
     let writer = Process::start("writer", || {
@@ -199,10 +202,17 @@ fn a_writer_killed_mid_message_is_withdrawn_by_its_reader() {
     })
     .expect("start");
     assert_eq!(writer.join().expect("join"), -9);
-    wait_for(&flag);
+    wait_for(&flags[0]);
+    let second = Process::start("second reader", || {
+        assert_eq!(check(&pop(&ring, 10_000).expect("pop")), 2);
+    })
+    .expect("start");
     ring.push(&message(2, 100), Some(Instant::now()))
         .expect("the ring is usable at once");
-    assert_eq!(reader.join().expect("join"), 0);
+    let got = second.join().expect("join");
+    flags[1].store(1, SeqCst);
+    assert_eq!(got, 0);
+    assert_eq!(first.join().expect("join"), 0);
     assert!(ring.is_empty());
 }
 
