@@ -84,7 +84,9 @@ pub use simple::SimpleQueue;
 pub use wire::KEEP_BUFFER;
 
 /// The byte capacity of the ring of a queue made with [`Queue::new`]: 1 MiB. Messages of any
-/// size go through it; memory is committed only as it is first written.
+/// size go through it; memory is committed only as it is first written. Measured with
+/// `cargo run --release -p queue --example bandwidth -- RING_BYTES`, messages of 64 KiB to
+/// 8 MiB went through fastest with a 1 MiB ring, of 256 KiB, 1 MiB and 4 MiB.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
 /// A process-shared FIFO queue of `T` messages: Python's `multiprocessing.Queue`.
