@@ -116,15 +116,40 @@ fn byte_capacity_is_a_limit_too() {
     let ring = Ring::new(4096, 0).expect("ring");
     let big = vec![7u8; 3000];
     ring.push(&big, None).expect("push");
+    // A message that fits goes in whole or not at all: no room for it, nothing written.
     assert!(matches!(
         ring.push(&big, deadline(50)),
         Err(RingError::Full)
     ));
-    let too_big = vec![0u8; 5000];
-    match ring.push(&too_big, None) {
-        Err(RingError::TooLarge { len, capacity }) => assert_eq!((len, capacity), (5004, 4096)),
-        other => panic!("expected TooLarge, got {other:?}"),
+    // A message larger than the ring is streamed: without a reader, the deadline passes in
+    // its middle and it is withdrawn.
+    let too_big = vec![1u8; 5000];
+    match ring.push(&too_big, deadline(50)) {
+        Err(RingError::Abandoned { sent, len }) => assert!(sent > 0 && sent < len && len == 5000),
+        other => panic!("expected Abandoned, got {other:?}"),
     }
+    assert!(matches!(
+        ring.push(&too_big, Some(Instant::now())),
+        Err(RingError::Full)
+    ));
+    assert_eq!(ring.len(), 1);
+    let mut buf = Vec::new();
+    ring.pop(&mut buf, deadline(50), |_| {}).expect("pop");
+    assert_eq!(buf, big);
+    assert!(
+        matches!(
+            ring.pop(&mut buf, deadline(50), |_| {}),
+            Err(RingError::Empty)
+        ),
+        "nothing of the withdrawn message is visible"
+    );
+    // The ring is usable: a message of exactly its capacity minus a header goes in one piece.
+    let largest_whole = vec![9u8; 4092];
+    ring.push(&largest_whole, Some(Instant::now()))
+        .expect("fits whole");
+    ring.pop(&mut buf, deadline(50), |_| {}).expect("pop");
+    assert_eq!(buf, largest_whole);
+    assert!(ring.is_empty());
 }
 
 fn killed_inside_the_lock_leaves_the_ring_usable() {

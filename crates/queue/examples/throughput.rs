@@ -14,7 +14,7 @@ use ipc_common::{Process, ShmBox};
 use queue::Queue;
 use serde::{Serialize, de::DeserializeOwned};
 
-fn run<T: Serialize + DeserializeOwned>(
+fn run<T: Serialize + DeserializeOwned + 'static>(
     producers: u64,
     consumers: u64,
     total: u64,

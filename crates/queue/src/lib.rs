@@ -1,20 +1,39 @@
-//! Python's `multiprocessing.Queue` in Rust: a typed, process-shared FIFO queue of serde
-//! messages, with the same API (`put`, `get`, `put_nowait`, `get_nowait`, timeouts, `qsize`,
-//! `empty`, `full`).
+//! Python's `multiprocessing.Queue`, `JoinableQueue` and `SimpleQueue` in Rust: typed,
+//! process-shared FIFO queues of serde messages of any size.
 //!
-//! A [`Queue`] is a typed wrapper over [`ipc_common::ring::Ring`], a ring of byte frames in
-//! shared memory. A message is encoded as JSON (serde_json) into a buffer that the handle
-//! reuses, and copied into the ring as one frame under the ring's process-shared lock; `get`
-//! copies the oldest frame out and decodes it. So, across any number of processes:
+//! A [`Queue`] is a typed wrapper over [`ipc_common::ring::Ring`], a ring of bytes in shared
+//! memory. A message is encoded with [`ipc_common::codec`] (postcard, with the bytes of a
+//! `Vec<u8>`, a `String` or a vector of numbers copied as they are) and copied into the ring;
+//! `get` copies the oldest message out and decodes it. So, across any number of processes:
 //!
 //! - every message put is got **exactly once**, never torn or mixed with another;
 //! - messages come out in the order they went in (FIFO);
-//! - `put` waits while the queue is full (`maxsize` messages, or no room left in its bytes),
-//!   `get` while it is empty, both sleeping on a futex (no polling), with exact timeouts;
-//! - a message that can never fit is refused with [`QueueError::TooLarge`], never split.
+//! - a message may have **any size** up to the queue's limit (1 GiB by default,
+//!   [`Queue::with_max_message`]): one larger than the ring is streamed through it in pieces
+//!   while a consumer takes them out;
+//! - `put` waits while the queue is full (`maxsize` messages, or no room in its bytes), `get`
+//!   while it is empty, with timeouts that hold whatever the other processes do;
+//! - a process killed at any instruction loses at most the message it was putting (which
+//!   nobody then gets) or getting; every other process goes on, and a waiting one takes an
+//!   available message within 50 ms.
 //!
 //! Unlike Python's queue, there is no feeder thread: `put` has finished copying the message
 //! when it returns, so a process may exit right after its last `put` without losing it.
+//!
+//! # Python and Rust
+//!
+//! | Python | here |
+//! |---|---|
+//! | `q = Queue(maxsize)` | [`Queue::new(maxsize)`](Queue::new), made before the processes that share it |
+//! | `q.put(obj)`, `q.put(obj, timeout=t)`, `q.put_nowait(obj)` | [`put(&obj)`](Queue::put), [`put_timeout(&obj, t)`](Queue::put_timeout), [`put_nowait(&obj)`](Queue::put_nowait) |
+//! | `q.get()`, `q.get(timeout=t)`, `q.get_nowait()` | [`get()`](Queue::get), [`get_timeout(t)`](Queue::get_timeout), [`get_nowait()`](Queue::get_nowait) |
+//! | `queue.Empty`, `queue.Full` | [`QueueError::Empty`], [`QueueError::Full`] (and [`QueueError::Abandoned`] for a timed put that ran out in the middle of a huge message) |
+//! | `q.qsize()`, `q.empty()`, `q.full()`, `q._maxsize` | [`qsize()`](Queue::qsize), [`empty()`](Queue::empty), [`full()`](Queue::full), [`maxsize()`](Queue::maxsize) |
+//! | `q.close()` | [`close()`](Queue::close): this process puts no more; unlike Python, it may still get |
+//! | `q.join_thread()`, `q.cancel_join_thread()` | not needed: there is no feeder thread |
+//! | `JoinableQueue(maxsize)`, `task_done()`, `join()` | [`JoinableQueue`], [`task_done()`](JoinableQueue::task_done), [`join()`](JoinableQueue::join) |
+//! | `SimpleQueue()`, `put`, `get`, `empty`, `close` | [`SimpleQueue`] |
+//! | objects pickled | serde values encoded with postcard; a message that is not the receiver's type is [`QueueError::Decode`] |
 //!
 //! # Sharing a queue
 //!
@@ -44,79 +63,66 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::{Mutex, TryLockError};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use ipc_common::ring::{MAX_CAPACITY, Ring, RingError};
+use ipc_common::ring::{MAX_CAPACITY, Ring};
+use ipc_common::time::deadline_after;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The byte capacity of a queue made with [`Queue::new`]: 1 MiB.
+mod error;
+mod joinable;
+mod simple;
+mod wire;
+
+pub use error::QueueError;
+pub use ipc_common::ring::DEFAULT_MAX_MESSAGE;
+pub use joinable::JoinableQueue;
+pub use simple::SimpleQueue;
+pub use wire::KEEP_BUFFER;
+
+/// The byte capacity of the ring of a queue made with [`Queue::new`]: 1 MiB. Messages of any
+/// size go through it; memory is committed only as it is first written. Measured with
+/// `cargo run --release -p queue --example bandwidth -- RING_BYTES`, messages of 64 KiB to
+/// 8 MiB went through fastest with a 1 MiB ring, of 256 KiB, 1 MiB and 4 MiB.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
-
-/// The bytes the ring adds to every message (its length).
-const FRAME_HEADER: usize = 4;
-
-/// Why a queue operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum QueueError {
-    /// The queue stayed empty until the timeout (Python's `queue.Empty`).
-    #[error("the queue is empty")]
-    Empty,
-    /// The queue stayed full until the timeout (Python's `queue.Full`).
-    #[error("the queue is full")]
-    Full,
-    /// The message can never fit: its encoding is larger than the queue's bytes allow.
-    #[error("a message of {len} bytes does not fit in the queue (at most {capacity} bytes)")]
-    TooLarge {
-        /// The message's encoded (JSON) length in bytes.
-        len: usize,
-        /// The largest encoded message the queue takes ([`Queue::max_message_len`]).
-        capacity: usize,
-    },
-    /// The requested byte capacity is above the ring's limit.
-    #[error("a queue of {requested} bytes is too large (at most {max} bytes)")]
-    CapacityTooLarge {
-        /// The capacity asked for.
-        requested: usize,
-        /// The largest possible capacity ([`MAX_CAPACITY`]).
-        max: usize,
-    },
-    /// The message could not be encoded as JSON (a map with non-string keys, say).
-    #[error("cannot encode message: {0}")]
-    Encode(#[source] serde_json::Error),
-    /// The message taken out is not the JSON of `T`. The message is consumed.
-    #[error("cannot decode message: {0}")]
-    Decode(#[source] serde_json::Error),
-    /// The ring under the queue failed: its lock or memory, or another process wrote into
-    /// its memory outside its protocol.
-    #[error("the queue's ring failed: {0}")]
-    Ring(#[source] RingError),
-}
-
-impl From<RingError> for QueueError {
-    fn from(e: RingError) -> Self {
-        match e {
-            RingError::Empty => QueueError::Empty,
-            RingError::Full => QueueError::Full,
-            RingError::TooLarge { len, capacity } => QueueError::TooLarge {
-                len: len.saturating_sub(FRAME_HEADER),
-                capacity: capacity.saturating_sub(FRAME_HEADER),
-            },
-            other => QueueError::Ring(other),
-        }
-    }
-}
 
 /// A process-shared FIFO queue of `T` messages: Python's `multiprocessing.Queue`.
 ///
 /// Any number of processes started after the queue was made may [`put`](Queue::put) and
 /// [`get`](Queue::get) at once. `maxsize` bounds the number of messages (0: no bound but the
-/// bytes); the byte capacity ([`DEFAULT_CAPACITY`], or [`with_capacity`](Queue::with_capacity))
-/// bounds the memory, and with it the largest message.
+/// bytes); the ring's capacity ([`DEFAULT_CAPACITY`], or
+/// [`with_capacity`](Queue::with_capacity)) bounds the memory the queue holds, not the size
+/// of a message.
 ///
 /// Timeouts are errors, as Python's are exceptions: [`QueueError::Empty`] and
-/// [`QueueError::Full`].
+/// [`QueueError::Full`]. A timeout of [`Duration::MAX`] waits forever.
+///
+/// # Message types
+///
+/// Any `T: Serialize + DeserializeOwned + 'static` travels, encoded with postcard, which is
+/// compact and fast because it is not self-describing: the receiver's type says how to read
+/// the bytes. So serde features that need the data to describe itself cannot be decoded:
+/// `#[serde(untagged)]` enums, `#[serde(flatten)]`, `serde_json::Value` and other
+/// `deserialize_any` types. Their gets fail with [`QueueError::Decode`]; use an ordinary
+/// (tagged) enum instead.
+///
+/// # Messages larger than the ring
+///
+/// A message that fits in the ring is put whole or not at all. A larger one is streamed: it
+/// needs a consumer taking it out while it goes in.
+///
+/// - A **put** whose timeout passes in its middle withdraws it: [`QueueError::Abandoned`],
+///   and no consumer gets any of it. `put_nowait` of such a message is [`QueueError::Full`].
+/// - A **get** whose timeout passes in its middle returns [`QueueError::Empty`] and keeps
+///   what it has, and the calling **thread** keeps the queue's reading side: its next get
+///   continues the message (other consumers wait meanwhile, each until its own timeout).
+///   Dropping the queue on that thread, or the end of the thread or of the process, gives
+///   the reading side back, and that message is lost.
+/// - A process **killed** while putting one: consumers drop what they have of it, and take
+///   the next message. Killed while getting one: that message is lost, no other.
 ///
 /// # Example
 ///
@@ -130,24 +136,29 @@ impl From<RingError> for QueueError {
 /// #[derive(Serialize, Deserialize, Debug, PartialEq)]
 /// enum Job {
 ///     Square(u64),
+///     Blob(Vec<u8>),
 ///     Stop,
 /// }
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let jobs = Queue::<Job>::new(2)?; // at most 2 jobs waiting
-/// let results = Queue::<u64>::new(0)?; // unbounded (but for its 1 MiB)
+/// let results = Queue::<u64>::new(0)?; // no limit but the bytes
 /// let worker = Process::start("worker", || -> Result<(), QueueError> {
-///     while let Job::Square(n) = jobs.get()? {
-///         results.put(&(n * n))?;
+///     loop {
+///         match jobs.get()? {
+///             Job::Square(n) => results.put(&(n * n))?,
+///             Job::Blob(bytes) => results.put(&(bytes.len() as u64))?,
+///             Job::Stop => return Ok(()),
+///         }
 ///     }
-///     Ok(())
 /// })?;
 /// for n in 1..=3 {
 ///     jobs.put(&Job::Square(n))?; // waits while 2 jobs are queued
 /// }
+/// jobs.put(&Job::Blob(vec![1; 3 << 20]))?; // 3 MiB, three times the ring
 /// jobs.put(&Job::Stop)?;
-/// let squares: Vec<u64> = (0..3).map(|_| results.get()).collect::<Result<_, _>>()?;
-/// assert_eq!(squares, [1, 4, 9]);
+/// let got: Vec<u64> = (0..4).map(|_| results.get()).collect::<Result<_, _>>()?;
+/// assert_eq!(got, [1, 4, 9, 3 << 20]);
 /// worker.join_ok()?;
 /// assert!(matches!(
 ///     results.get_timeout(Duration::from_millis(10)),
@@ -156,8 +167,10 @@ impl From<RingError> for QueueError {
 /// # Ok(()) }
 /// ```
 pub struct Queue<T> {
-    ring: Ring,
+    pub(crate) ring: Ring,
     maxsize: usize,
+    /// Set by [`close`](Queue::close), in this process only (each process has its own copy).
+    closed: AtomicBool,
     /// Reused for encoding (put) and decoding (get): no allocation per message. A thread that
     /// finds one in use by another thread of its process takes a fresh buffer instead.
     encode_buf: Mutex<Vec<u8>>,
@@ -165,25 +178,25 @@ pub struct Queue<T> {
     _message: PhantomData<fn(T) -> T>,
 }
 
-impl<T: Serialize + DeserializeOwned> Queue<T> {
-    /// A queue of at most `maxsize` messages (0: no limit but the bytes) and
+impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
+    /// A queue of at most `maxsize` messages (0: no limit but the bytes) over a ring of
     /// [`DEFAULT_CAPACITY`] bytes (Python's `Queue(maxsize)`).
     ///
     /// # Errors
     ///
-    /// [`QueueError::Ring`] if the shared memory or its lock cannot be made.
+    /// [`QueueError::Ring`] if the shared memory or its locks cannot be made.
     pub fn new(maxsize: usize) -> Result<Self, QueueError> {
         Self::with_capacity(maxsize, DEFAULT_CAPACITY)
     }
 
-    /// A queue of at most `maxsize` messages (0: no limit but the bytes) in a ring of at least
-    /// `bytes` bytes (rounded up to a power of two, at least 4 KiB). Each message takes its
-    /// JSON length plus 4 bytes.
+    /// A queue of at most `maxsize` messages (0: no limit but the bytes) over a ring of at
+    /// least `bytes` bytes (rounded up to a power of two, at least 4 KiB). The ring bounds the
+    /// memory the queue holds, not the size of a message: a larger message is streamed.
     ///
     /// # Errors
     ///
     /// [`QueueError::CapacityTooLarge`] above [`MAX_CAPACITY`]; [`QueueError::Ring`] if the
-    /// shared memory or its lock cannot be made.
+    /// shared memory or its locks cannot be made.
     pub fn with_capacity(maxsize: usize, bytes: usize) -> Result<Self, QueueError> {
         if bytes > MAX_CAPACITY {
             return Err(QueueError::CapacityTooLarge {
@@ -191,24 +204,35 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
                 max: MAX_CAPACITY,
             });
         }
-        // A ring holds at most MAX_CAPACITY / 5 frames, so a larger maxsize is no limit.
-        let max_frames = u32::try_from(maxsize).unwrap_or(u32::MAX);
-        let ring = Ring::new(bytes, max_frames).map_err(QueueError::Ring)?;
+        // A ring holds at most MAX_CAPACITY / 4 messages, so a larger maxsize is no limit.
+        let max_messages = u32::try_from(maxsize).unwrap_or(u32::MAX);
         Ok(Queue {
-            ring,
+            ring: Ring::new(bytes, max_messages)?,
             maxsize,
-            encode_buf: Mutex::new(Vec::with_capacity(256)),
-            decode_buf: Mutex::new(Vec::with_capacity(256)),
+            closed: AtomicBool::new(false),
+            encode_buf: Mutex::new(Vec::new()),
+            decode_buf: Mutex::new(Vec::new()),
             _message: PhantomData,
         })
+    }
+
+    /// The same queue with another limit on the encoded size of a message
+    /// ([`DEFAULT_MAX_MESSAGE`], 1 GiB, by default). A put of a larger message fails at once
+    /// with [`QueueError::TooLarge`]; a get drops one. Set it before starting the processes
+    /// that share the queue.
+    #[must_use]
+    pub fn with_max_message(mut self, limit: usize) -> Self {
+        self.ring = self.ring.with_max_message(limit);
+        self
     }
 
     /// Puts `item` at the end of the queue, waiting as long as it is full.
     ///
     /// # Errors
     ///
-    /// [`QueueError::TooLarge`] for a message that can never fit, [`QueueError::Encode`] if
-    /// it cannot be encoded, [`QueueError::Ring`] if the ring fails.
+    /// [`QueueError::Closed`] after [`close`](Queue::close); [`QueueError::TooLarge`] for a
+    /// message above the limit; [`QueueError::Encode`] if it cannot be encoded;
+    /// [`QueueError::Ring`] if the ring fails.
     pub fn put(&self, item: &T) -> Result<(), QueueError> {
         self.put_until(item, None)
     }
@@ -217,16 +241,19 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`QueueError::Full`] if the queue stayed full; otherwise as for [`put`](Queue::put).
+    /// [`QueueError::Full`] if the queue stayed full (nothing was put);
+    /// [`QueueError::Abandoned`] if the timeout passed in the middle of a message larger than
+    /// the ring (it was withdrawn); otherwise as for [`put`](Queue::put).
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), QueueError> {
-        self.put_until(item, Instant::now().checked_add(timeout))
+        self.put_until(item, deadline_after(timeout))
     }
 
-    /// Puts `item` only if there is room right now (Python's `put_nowait`).
+    /// Puts `item` only if there is room for all of it right now (Python's `put_nowait`).
     ///
     /// # Errors
     ///
-    /// [`QueueError::Full`] if the queue is full; otherwise as for [`put`](Queue::put).
+    /// [`QueueError::Full`] if the queue is full, or the message is larger than the ring
+    /// (it cannot go in without waiting); otherwise as for [`put`](Queue::put).
     pub fn put_nowait(&self, item: &T) -> Result<(), QueueError> {
         self.put_until(item, Some(Instant::now()))
     }
@@ -235,8 +262,9 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`QueueError::Decode`] if the message is not a `T` (it is consumed all the same),
-    /// [`QueueError::Ring`] if the ring fails.
+    /// [`QueueError::Decode`] if the message is not a `T` (it is consumed all the same);
+    /// [`QueueError::TooLarge`] for a message above the limit (dropped); [`QueueError::Ring`]
+    /// if the ring fails.
     pub fn get(&self) -> Result<T, QueueError> {
         self.get_until(None)
     }
@@ -246,10 +274,11 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     ///
-    /// [`QueueError::Empty`] if no message came in time; otherwise as for
-    /// [`get`](Queue::get).
+    /// [`QueueError::Empty`] if no whole message came in time (see
+    /// [above](Queue#messages-larger-than-the-ring) for one that was coming in); otherwise as
+    /// for [`get`](Queue::get).
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
-        self.get_until(Instant::now().checked_add(timeout))
+        self.get_until(deadline_after(timeout))
     }
 
     /// Takes the oldest message if there is one right now (Python's `get_nowait`).
@@ -263,30 +292,21 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
 
     /// Puts `item`, waiting for room until `deadline` (forever if `None`).
     fn put_until(&self, item: &T, deadline: Option<Instant>) -> Result<(), QueueError> {
-        with_buffer(&self.encode_buf, |buf| {
-            serde_json::to_writer(&mut *buf, item).map_err(QueueError::Encode)?;
-            if buf.len() > self.max_message_len() {
-                return Err(QueueError::TooLarge {
-                    len: buf.len(),
-                    capacity: self.max_message_len(),
-                });
-            }
-            Ok(self.ring.push(buf, deadline)?)
-        })
+        if self.closed.load(Relaxed) {
+            return Err(QueueError::Closed);
+        }
+        wire::put(&self.ring, &self.encode_buf, item, deadline)
     }
 
     /// Takes a message, waiting for one until `deadline` (forever if `None`).
     fn get_until(&self, deadline: Option<Instant>) -> Result<T, QueueError> {
-        with_buffer(&self.decode_buf, |buf| {
-            self.ring.pop(buf, deadline, |_| {})?;
-            serde_json::from_slice(buf).map_err(QueueError::Decode)
-        })
+        wire::get(&self.ring, &self.decode_buf, deadline)
     }
 }
 
 impl<T> Queue<T> {
     /// The number of messages in the queue right now (it may change at once; Python's
-    /// `qsize()`).
+    /// `qsize()`). A message counts once it is wholly in.
     pub fn qsize(&self) -> usize {
         self.ring.len()
     }
@@ -302,20 +322,29 @@ impl<T> Queue<T> {
         self.maxsize > 0 && self.qsize() >= self.maxsize
     }
 
-    /// The most messages the queue holds at once; 0 for no limit but the bytes.
+    /// The most messages the queue holds at once; 0 for no limit but the bytes (Python's
+    /// `_maxsize`).
     pub fn maxsize(&self) -> usize {
         self.maxsize
     }
 
-    /// The queue's capacity in bytes (each message takes its JSON length plus 4 bytes).
+    /// The capacity of the queue's ring in bytes: the memory it holds at most, not a limit
+    /// on a message's size.
     pub fn capacity(&self) -> usize {
         self.ring.capacity()
     }
 
-    /// The largest encoded (JSON) message the queue takes; a larger one is refused with
-    /// [`QueueError::TooLarge`].
-    pub fn max_message_len(&self) -> usize {
-        self.ring.capacity() - FRAME_HEADER
+    /// The largest encoded message the queue takes ([`Queue::with_max_message`]).
+    pub fn max_message(&self) -> usize {
+        self.ring.max_message()
+    }
+
+    /// Says that this process will put no more messages (Python's `close()`): later puts in
+    /// this process fail with [`QueueError::Closed`]. Messages already put stay in the queue,
+    /// and every process, this one included, can still get them (Python also refuses gets
+    /// in the process that closed). Other processes are not affected.
+    pub fn close(&self) {
+        self.closed.store(true, Relaxed);
     }
 }
 
@@ -325,21 +354,7 @@ impl<T> fmt::Debug for Queue<T> {
             .field("maxsize", &self.maxsize)
             .field("qsize", &self.qsize())
             .field("capacity", &self.capacity())
+            .field("max_message", &self.max_message())
             .finish()
-    }
-}
-
-/// Runs `f` with the cleared buffer in `slot`, or with a fresh one if another thread of this
-/// process is using it.
-fn with_buffer<R>(slot: &Mutex<Vec<u8>>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    let run = |buf: &mut Vec<u8>| {
-        buf.clear();
-        f(buf)
-    };
-    match slot.try_lock() {
-        Ok(mut buf) => run(&mut buf),
-        // A panic in a `Serialize` impl poisons the lock; the buffer itself is still fine.
-        Err(TryLockError::Poisoned(poisoned)) => run(&mut poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => run(&mut Vec::new()),
     }
 }
