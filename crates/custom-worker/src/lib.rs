@@ -93,9 +93,11 @@ pub trait Worker {
     }
 }
 
-/// An int or a string, as in the note's task list `[1, 2, 3, "hello", ...]`: JSON numbers and
-/// strings decode to it (`#[serde(untagged)]`). [`Display`](fmt::Display) shows it as Python's
-/// `str()` does, [`PyRepr`] as `repr()` does (strings quoted).
+/// An int or a string, as in the note's task list `[1, 2, 3, "hello", ...]`: in a text format
+/// (JSON) it is written as a bare number or string, so the note's list decodes as it is; in
+/// the binary format of queues it carries its variant, as binary formats need.
+/// [`Display`](fmt::Display) shows it as Python's `str()` does, [`PyRepr`] as `repr()` does
+/// (strings quoted).
 ///
 /// ```
 /// use custom_worker::Value;
@@ -107,13 +109,59 @@ pub trait Worker {
 /// assert_eq!((0, &tasks[1], "HELLO").py_repr(), "(0, 'hello', 'HELLO')");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// A Python `int` (64 bits here).
     Int(i64),
     /// A Python `str`.
     Str(String),
+}
+
+/// How a [`Value`] is written: bare in text formats, tagged in binary ones.
+mod wire {
+    use serde::{Deserialize, Serialize};
+
+    /// Text formats: a number or a string, told apart by what it looks like.
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Bare {
+        Int(i64),
+        Str(String),
+    }
+
+    /// Binary formats (postcard), which cannot guess: the variant is written.
+    #[derive(Serialize, Deserialize)]
+    pub(super) enum Tagged {
+        Int(i64),
+        Str(String),
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self, serializer.is_human_readable()) {
+            (Value::Int(n), true) => wire::Bare::Int(*n).serialize(serializer),
+            (Value::Str(s), true) => wire::Bare::Str(s.clone()).serialize(serializer),
+            (Value::Int(n), false) => wire::Tagged::Int(*n).serialize(serializer),
+            (Value::Str(s), false) => wire::Tagged::Str(s.clone()).serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(if deserializer.is_human_readable() {
+            match wire::Bare::deserialize(deserializer)? {
+                wire::Bare::Int(n) => Value::Int(n),
+                wire::Bare::Str(s) => Value::Str(s),
+            }
+        } else {
+            match wire::Tagged::deserialize(deserializer)? {
+                wire::Tagged::Int(n) => Value::Int(n),
+                wire::Tagged::Str(s) => Value::Str(s),
+            }
+        })
+    }
 }
 
 /// `str(value)`: `1`, `hello` (unquoted).
