@@ -32,5 +32,6 @@ pub mod time;
 pub use process::{ChildOutcome, Process, ProcessError};
 pub use shm::{ShmBox, ShmSafe, ShmSlice};
 pub use sync::{
-    Event, Lock, LockGuard, Mutex, MutexGuard, MutexSlice, Semaphore, SemaphoreGuard, SyncError,
+    BoundedSemaphore, Event, Lock, LockGuard, Mutex, MutexGuard, MutexSlice, Semaphore,
+    SemaphoreGuard, SyncError,
 };

@@ -1,10 +1,10 @@
-//! Lock, Semaphore and Event across real processes: exclusion, bounds, exact timeouts and a
-//! holder's death. A `harness = false` program, since every test forks.
+//! Lock, Semaphore, BoundedSemaphore and Event across real processes: exclusion, bounds,
+//! exact timeouts and a holder's death. A `harness = false` program, since every test forks.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use ipc_common::{Event, Lock, Process, Semaphore, ShmBox};
+use ipc_common::{BoundedSemaphore, Event, Lock, Process, Semaphore, ShmBox};
 
 const WAIT: Duration = Duration::from_millis(300);
 /// How late a timed wait may end: one scheduling slice, with room for a busy machine.
@@ -143,7 +143,7 @@ fn semaphore_never_exceeds_its_permits() {
 }
 
 fn semaphore_timeouts_are_exact_and_bounded() {
-    let sem = Semaphore::new(1).expect("sem");
+    let sem = BoundedSemaphore::new(1).expect("sem");
     let taken = sem.acquire().expect("acquire");
     let child = Process::start("timer", || {
         assert_exact_timeouts("Semaphore", |d| {

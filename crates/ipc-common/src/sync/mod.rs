@@ -1,4 +1,5 @@
-//! Process-shared synchronisation: [`Lock`], [`Mutex`], [`Semaphore`] and [`Event`].
+//! Process-shared synchronisation: [`Lock`], [`Mutex`], [`Semaphore`], [`BoundedSemaphore`]
+//! and [`Event`].
 //!
 //! Each lives in its own anonymous shared mapping, made before the children are started and
 //! inherited by them (Python passes its locks to `Process(args=...)`; here the child's closure
@@ -9,7 +10,7 @@
 //! | primitive | built on | when a holder dies |
 //! |---|---|---|
 //! | [`Lock`], [`Mutex`], [`MutexSlice`] | robust, process-shared pthread mutex | the next holder gets it, and is told |
-//! | [`Semaphore`] | futex | its permit stays taken (as in Python) |
+//! | [`Semaphore`], [`BoundedSemaphore`] | futex | its permit stays taken (as in Python) |
 //! | [`Event`] | futex | nothing is held, nothing is lost |
 
 mod event;
@@ -22,7 +23,7 @@ pub use event::Event;
 pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
 pub use mutex::{Mutex, MutexGuard, MutexSlice};
-pub use semaphore::{Semaphore, SemaphoreGuard};
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
 /// Why a synchronisation call failed. Timeouts are not errors: timed calls return `None` or
 /// `false`, as Python returns `False`.
@@ -37,10 +38,11 @@ pub enum SyncError {
         #[source]
         source: std::io::Error,
     },
-    /// [`Semaphore::release`] was called with every permit already free.
+    /// A release would take the count of free permits above its bound (Python's
+    /// `ValueError` for a [`BoundedSemaphore`]).
     #[error("semaphore released too many times (it has {limit} permits)")]
     TooManyReleases {
-        /// The semaphore's number of permits.
+        /// The most free permits the semaphore may have.
         limit: u32,
     },
 }
