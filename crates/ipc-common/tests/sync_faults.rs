@@ -1,17 +1,18 @@
 //! Faults of the synchronisation primitives, each reproduced exactly: a process killed at a
 //! named instruction (`ipc_common::fault`) must not leave a survivor asleep with a permit,
-//! or a set event waiting for it; an event set and cleared at once still wakes its
-//! waiters.
+//! a set event or a notification waiting for it; huge timeouts mean "forever"; an event set
+//! and cleared at once still wakes its waiters; a forgotten guard cannot crash the process.
 //! A `harness = false` program, since every test forks.
 
 mod sync_util;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::time::{Duration, Instant};
 
 use ipc_common::fault::{self, Fault};
-use ipc_common::{Event, Process, Semaphore};
+use ipc_common::{Event, Lock, Mutex, MutexSlice, Process, RLock, Semaphore, ShmBox};
 use nix::sys::signal::Signal;
-use sync_util::{ends_soon, wait_asleep};
+use sync_util::{NOTICE, ends_soon, sleep, wait_asleep};
 
 /// Two processes wait for a permit; the one the kernel wakes for the single release is killed
 /// before it takes the permit. Without sliced sleeps the other slept on forever.
@@ -130,6 +131,128 @@ fn event_set_then_clear_wakes_every_waiter() {
     }
 }
 
+/// Two processes wait for a lock; it is released and one of them is killed at once (before
+/// or after it got the lock): the other must get it.
+fn lock_waiter_killed_around_the_hand_over() {
+    for round in 0..5 {
+        let lock = Lock::new().expect("lock");
+        let served = ShmBox::new(AtomicU32::new(0)).expect("shm");
+        let guard = lock.acquire().expect("acquire");
+        let waiters: Vec<Process> = (0..2)
+            .map(|i| {
+                Process::start(format!("waiter{i}"), || {
+                    let _g = lock.acquire().expect("acquire");
+                    served.fetch_add(1, SeqCst);
+                })
+                .expect("start")
+            })
+            .collect();
+        waiters.iter().for_each(wait_asleep);
+        drop(guard);
+        waiters[round % 2].kill().expect("kill");
+        let survivor = &waiters[1 - round % 2];
+        assert_eq!(ends_soon(survivor), 0, "round {round}");
+        assert!(served.load(SeqCst) >= 1);
+        assert!(
+            lock.try_acquire().expect("try").is_some(),
+            "the lock is free"
+        );
+    }
+}
+
+/// `Duration::MAX` (or any timeout past the end of `Instant`) waits forever; it panicked.
+fn huge_timeouts_wait_forever() {
+    let lock = Lock::new().expect("lock");
+    let rlock = RLock::new().expect("rlock");
+    let mutex = Mutex::new(0u32).expect("mutex");
+    let sem = Semaphore::new(0).expect("sem");
+    let event = Event::new().expect("event");
+    let huge = [Duration::MAX, Duration::from_secs(u64::MAX / 2)];
+    for timeout in huge {
+        // Free: at once.
+        assert!(lock.acquire_timeout(timeout).expect("lock").is_some());
+        assert!(rlock.acquire_timeout(timeout).expect("rlock").is_some());
+        assert!(mutex.lock_timeout(timeout).expect("mutex").is_some());
+        // Held by a child for 100 ms: after it lets go.
+        let gate = Event::new().expect("event");
+        let holder = Process::start("holder", || {
+            let _l = lock.acquire().expect("lock");
+            let _r = rlock.acquire().expect("rlock");
+            let _m = mutex.lock().expect("mutex");
+            gate.set();
+            sleep(100);
+            sem.release().expect("release");
+            event.set();
+        })
+        .expect("start");
+        gate.wait();
+        let start = Instant::now();
+        assert!(lock.acquire_timeout(timeout).expect("lock").is_some());
+        assert!(rlock.acquire_timeout(timeout).expect("rlock").is_some());
+        assert!(mutex.lock_timeout(timeout).expect("mutex").is_some());
+        assert!(sem.acquire_timeout(timeout).expect("sem").is_some());
+        assert!(event.wait_timeout(timeout));
+        assert!(start.elapsed() < NOTICE);
+        sem.acquire().expect("sem").forget(); // the guard above gave its permit back
+        event.clear();
+        assert_eq!(holder.join().expect("join"), 0);
+    }
+}
+
+/// Forgets a guard, drops its lock, then locks and unlocks another robust lock many times:
+/// the dropped lock's mapping must still be there for glibc's robust list (this crashed with
+/// SIGSEGV when the mapping was unmapped).
+fn forgotten_guard_then_dropped_lock() {
+    fn hammer(other: &Lock) {
+        for _ in 0..1000 {
+            drop(other.acquire().expect("acquire"));
+        }
+    }
+    /// A lock kind's name, and what forgets one of its guards and then hammers `other`.
+    type Case = (&'static str, fn(&Lock));
+    let kinds: [Case; 4] = [
+        ("Lock", |other| {
+            let first = Lock::new().expect("lock");
+            std::mem::forget(first.acquire().expect("acquire"));
+            drop(first);
+            hammer(other);
+        }),
+        ("RLock", |other| {
+            let first = RLock::new().expect("rlock");
+            let outer = first.acquire().expect("acquire");
+            std::mem::forget(first.acquire().expect("acquire"));
+            drop(outer);
+            drop(first);
+            hammer(other);
+        }),
+        ("Mutex", |other| {
+            let first = Mutex::new(7u64).expect("mutex");
+            std::mem::forget(first.lock().expect("lock"));
+            drop(first);
+            hammer(other);
+        }),
+        ("MutexSlice", |other| {
+            let first = MutexSlice::<u8>::zeroed(10).expect("slice");
+            std::mem::forget(first.lock().expect("lock"));
+            drop(first);
+            hammer(other);
+        }),
+    ];
+    for (name, case) in kinds {
+        let child = Process::start(name, || {
+            // Made before the first lock is dropped, so that it cannot reuse its address.
+            let other = Lock::new().expect("lock");
+            case(&other);
+        })
+        .expect("start");
+        assert_eq!(
+            child.join().expect("join"),
+            0,
+            "{name}: the process crashed"
+        );
+    }
+}
+
 fn main() {
     ipc_common::testing::run(&[
         (
@@ -151,6 +274,15 @@ fn main() {
         (
             "event_set_then_clear_wakes_every_waiter",
             event_set_then_clear_wakes_every_waiter,
+        ),
+        (
+            "lock_waiter_killed_around_the_hand_over",
+            lock_waiter_killed_around_the_hand_over,
+        ),
+        ("huge_timeouts_wait_forever", huge_timeouts_wait_forever),
+        (
+            "forgotten_guard_then_dropped_lock",
+            forgotten_guard_then_dropped_lock,
         ),
     ]);
 }

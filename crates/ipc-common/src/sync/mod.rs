@@ -1,28 +1,82 @@
-//! Process-shared synchronisation: [`Lock`], [`Mutex`], [`Semaphore`], [`BoundedSemaphore`]
-//! and [`Event`].
+//! Process-shared synchronisation: Python's `multiprocessing` locks, reentrant locks,
+//! semaphores and events.
 //!
-//! Each lives in its own anonymous shared mapping, made before the children are started and
-//! inherited by them (Python passes its locks to `Process(args=...)`; here the child's closure
-//! borrows them). All waits can have a timeout, and timeouts are exact: a deadline is turned
-//! into an absolute time with the nanoseconds carried into the seconds, so a wait never ends
-//! early with `EINVAL` (the bug measured in raw_sync 0.1.5).
+//! Each object lives in its own anonymous shared mapping, made before the children are
+//! started and inherited by them (Python passes its locks to `Process(args=...)`; here the
+//! child's closure borrows them). All shared state of an object is one plain struct of
+//! atomics and pthread mutexes in that mapping, with no pointers.
 //!
-//! | primitive | built on | when a holder dies |
+//! # Python ↔ Rust
+//!
+//! | Python (`multiprocessing.`) | Rust | notes |
 //! |---|---|---|
-//! | [`Lock`], [`Mutex`], [`MutexSlice`] | robust, process-shared pthread mutex | the next holder gets it, and is told |
-//! | [`Semaphore`], [`BoundedSemaphore`] | futex | its permit stays taken (as in Python) |
+//! | `Lock()` | [`Lock::new`] | |
+//! | `lock.acquire()` / `release()` | [`Lock::acquire`] → [`LockGuard`], dropped to release | |
+//! | `acquire(timeout=t)` | [`Lock::acquire_timeout`] → `Option` | `None` for Python's `False` |
+//! | `acquire(block=False)` | [`Lock::try_acquire`] | |
+//! | `lock.locked()` (3.14) | [`Lock::locked`] | |
+//! | `RLock()` | [`RLock::new`] | same methods, [`RLockGuard`] per level |
+//! | `Semaphore(n)` | [`Semaphore::new`] | may be released above `n` |
+//! | `BoundedSemaphore(n)` | [`BoundedSemaphore::new`] | release above `n`: [`SyncError::TooManyReleases`] |
+//! | `sem.acquire()` / `release()` | `acquire` → [`SemaphoreGuard`]; [`Semaphore::release`] | [`SemaphoreGuard::forget`] keeps the permit taken |
+//! | `sem.get_value()` | [`Semaphore::get_value`] (or `value`) | |
+//! | `Event()`, `set`, `clear`, `is_set`, `wait(t)` | [`Event`]: the same names, [`Event::wait_timeout`] | |
+//! | `threading.Lock` around data | [`Mutex`], [`MutexSlice`] | the data lives in the lock's mapping |
+//!
+//! # Timeouts
+//!
+//! Every wait can have a timeout, given as a [`Duration`](std::time::Duration). Timeouts are
+//! exact: measured on the monotonic clock, so a wait never ends early, and ends late only by
+//! the scheduler's delay; a timeout too large for the clock (`Duration::MAX`) waits forever
+//! ([`crate::time::deadline_after`]).
+//!
+//! # Faults
+//!
+//! A process may die at any instruction while it holds, waits for or hands over one of these
+//! objects. No survivor sleeps forever because of it: every sleep lasts at most
+//! [`LIVENESS_SLICE`](crate::time::LIVENESS_SLICE), after which the sleeper looks at the
+//! shared state itself, so a wake-up lost to a death (the waker killed before it woke, or
+//! the woken killed before it acted) costs at most one slice. What a death does to each
+//! object:
+//!
+//! | object | built on | when a process dies |
+//! |---|---|---|
+//! | [`Lock`], [`RLock`], [`Mutex`], [`MutexSlice`] | robust, process-shared pthread mutex | holding it: the next holder gets it, and is told |
+//! | [`Semaphore`], [`BoundedSemaphore`] | futex | holding a permit: the permit stays taken (as in Python) |
 //! | [`Event`] | futex | nothing is held, nothing is lost |
+//!
+//! Python's own objects freeze the survivors when a holder of a lock dies.
+//!
+//! # Memory orderings
+//!
+//! Each module documents its shared words (a legend) and why each access has its ordering;
+//! in short, a hand-over from one process to another (a lock's unlock and lock, a permit, a
+//! `set`) is always a Release/Acquire pair or stronger, and the "count myself as a sleeper,
+//! then look" / "change, then look for sleepers" pairs of [`Semaphore`] and [`Event`] are
+//! `SeqCst`, the only ordering that forbids both sides reading the old value.
+//!
+//! # A forgotten guard
+//!
+//! A held robust mutex is linked into its holder thread's robust list, through addresses in
+//! the mutex's own mapping, so that mapping must stay mapped while the mutex is held. Guards
+//! borrow their lock, so a lock cannot be dropped while a guard lives; a guard forgotten with
+//! `std::mem::forget` keeps the lock held until the thread ends, and the lock's handle then
+//! leaves its mapping mapped when dropped (it counts its guards).
 
 mod event;
 pub mod futex;
 mod lock;
 mod mutex;
+mod raw;
+mod rlock;
+mod robust;
 mod semaphore;
 
 pub use event::Event;
-pub(crate) use lock::RawLock;
 pub use lock::{Lock, LockGuard};
 pub use mutex::{Mutex, MutexGuard, MutexSlice};
+pub(crate) use raw::RawLock;
+pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
 /// Why a synchronisation call failed. Timeouts are not errors: timed calls return `None` or

@@ -1,0 +1,199 @@
+//! A process-shared, robust, re-entrant lock: Python's `multiprocessing.RLock`.
+//!
+//! # Shared state
+//!
+//! | word | meaning | written by |
+//! |---|---|---|
+//! | `raw` | a *recursive* robust pthread mutex: its holder thread and the recursion count | glibc and the kernel |
+//! | `depth` | the levels its holder holds (the same count, kept where we can read it) | the holder only |
+//!
+//! The owner is a thread (so a process and a thread within it), identified by its
+//! system-wide thread id, which glibc keeps in the mutex; when the owner dies, the kernel
+//! clears it, so a later thread that happens to get the same id does not inherit the lock.
+//!
+//! # Orderings
+//!
+//! `depth` is read and written only by the thread that holds the mutex. Locking the mutex
+//! synchronises with the previous holder's unlock, so every access to `depth` is ordered
+//! after the previous holder's: `Relaxed` is enough. A holder that dies leaves a stale
+//! `depth`; the next holder is told (`EOWNERDEAD`) and sets it to 1.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use super::SyncError;
+use super::raw::RawLock;
+use super::robust::{Held, RobustBox};
+use crate::shm::ShmSafe;
+use crate::time::deadline_after;
+
+/// The shared state of an [`RLock`] (see the module docs for the legend).
+pub(crate) struct Shared {
+    raw: RawLock,
+    depth: AtomicU32,
+}
+
+// SAFETY: a robust mutex (ShmSafe: no pointer another process follows; the handle keeps the
+// mapping mapped while it may be held) and an atomic; valid when zeroed (the mutex is
+// initialised in place before sharing); no destructor.
+unsafe impl ShmSafe for Shared {}
+
+/// A re-entrant lock shared by this process and every child started after it was made:
+/// Python's `multiprocessing.RLock`.
+///
+/// The thread that holds it may acquire it again; each acquisition returns a guard, and the
+/// lock is free again once every guard is dropped. Any other thread, in this process or
+/// another, waits. (Python raises an error when a thread that does not own the lock releases
+/// it; with guards that cannot be written: a guard exists only in the thread that acquired
+/// it, cannot be sent to another thread, and releases exactly one level.)
+///
+/// # Robust: a holder that dies does not freeze the others
+///
+/// If the holder dies (at any depth), the next acquirer gets the lock at depth 1 and
+/// [`RLockGuard::previous_holder_died`] returns `true`. Python's `RLock` stays held forever.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use ipc_common::{Process, RLock};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let lock = RLock::new()?;
+/// let outer = lock.acquire()?;
+/// let inner = lock.acquire()?; // the owner may take it again
+/// let child = Process::start("other", || {
+///     // Another process waits, whatever the depth.
+///     assert!(lock.acquire_timeout(Duration::from_millis(20)).unwrap().is_none());
+/// })?;
+/// assert_eq!(child.join()?, 0);
+/// drop(inner);
+/// assert!(lock.locked()); // still held once
+/// drop(outer);
+/// assert!(!lock.locked());
+/// # Ok(()) }
+/// ```
+pub struct RLock {
+    shared: RobustBox<Shared>,
+}
+
+impl RLock {
+    /// A new, unlocked re-entrant lock in its own shared mapping.
+    ///
+    /// # Errors
+    ///
+    /// Fails if the mapping or the mutex cannot be made.
+    pub fn new() -> Result<Self, SyncError> {
+        let shared = RobustBox::<Shared>::zeroed()?;
+        shared.raw.init_recursive()?;
+        Ok(Self { shared })
+    }
+
+    /// Takes the lock, waiting while another thread holds it; at once if this thread holds
+    /// it already (Python's `acquire()`).
+    ///
+    /// # Errors
+    ///
+    /// Only on an operating-system error (glibc refuses more than `u32::MAX` levels).
+    pub fn acquire(&self) -> Result<RLockGuard<'_>, SyncError> {
+        self.lock_until(None)
+            .map(|g| g.expect("an untimed lock always locks"))
+    }
+
+    /// Waits at most `timeout` for the lock; `Ok(None)` if another thread kept it (Python's
+    /// `acquire(timeout=...)` returning `False`). The wait is exact, on the monotonic clock;
+    /// `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    ///
+    /// As for [`acquire`](RLock::acquire).
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<RLockGuard<'_>>, SyncError> {
+        self.lock_until(deadline_after(timeout))
+    }
+
+    /// Takes the lock if it is free or already this thread's (Python's
+    /// `acquire(block=False)`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`acquire`](RLock::acquire).
+    pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_>>, SyncError> {
+        Ok(self.shared.raw.try_lock()?.map(|died| self.guard(died)))
+    }
+
+    /// Whether some thread (this one included) holds the lock right now (Python 3.14's
+    /// `locked()`). A snapshot; a lock whose holder died is not locked.
+    pub fn locked(&self) -> bool {
+        self.shared.raw.is_locked()
+    }
+
+    fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<RLockGuard<'_>>, SyncError> {
+        Ok(self.shared.raw.lock(deadline)?.map(|died| self.guard(died)))
+    }
+
+    /// A guard for one more level, which the calling thread has just locked.
+    fn guard(&self, previous_holder_died: bool) -> RLockGuard<'_> {
+        let s = &*self.shared;
+        if previous_holder_died {
+            s.depth.store(1, Relaxed);
+        } else {
+            s.depth.fetch_add(1, Relaxed);
+        }
+        RLockGuard {
+            shared: s,
+            previous_holder_died,
+            _held: self.shared.held(),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl fmt::Debug for RLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLock")
+            .field("locked", &self.locked())
+            .finish()
+    }
+}
+
+/// One level of an [`RLock`] held by this thread; dropping it releases that level (Python's
+/// `release()`), and the lock is free when the last level is released.
+#[must_use = "the level is released as soon as the guard is dropped"]
+pub struct RLockGuard<'a> {
+    shared: &'a Shared,
+    previous_holder_died: bool,
+    /// Counts this guard in its handle; dropped after the unlock.
+    _held: Held<'a>,
+    // A pthread mutex must be unlocked by the thread that locked it.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'a> RLockGuard<'a> {
+    /// `true` if the previous holder died while holding the lock: what it was changing may be
+    /// half-done.
+    pub fn previous_holder_died(&self) -> bool {
+        self.previous_holder_died
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        let s = self.shared;
+        // Always true for a guard dropped in the thread that made it, unless a failed
+        // `unlocked` left the lock released; then there is no level to give back.
+        if s.raw.is_mine() {
+            s.depth.fetch_sub(1, Relaxed);
+            s.raw.unlock();
+        }
+    }
+}
+
+impl fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RLockGuard")
+            .field("previous_holder_died", &self.previous_holder_died)
+            .finish()
+    }
+}
