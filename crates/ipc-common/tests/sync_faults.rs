@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use ipc_common::fault::{self, Fault};
-use ipc_common::{Event, Lock, Mutex, MutexSlice, Process, RLock, Semaphore, ShmBox};
+use ipc_common::{Condition, Event, Lock, Mutex, MutexSlice, Process, RLock, Semaphore, ShmBox};
 use nix::sys::signal::Signal;
 use sync_util::{NOTICE, ends_soon, sleep, wait_asleep};
 
@@ -129,6 +129,51 @@ fn event_set_then_clear_wakes_every_waiter() {
             assert_eq!(ends_soon(w), 0, "round {round}");
         }
     }
+}
+
+/// Two processes wait on a condition; the one the kernel wakes for `notify()` is killed
+/// before it takes the notification: the other takes it.
+fn condition_woken_waiter_killed_before_taking() {
+    let cond = Condition::with_lock(Lock::new().expect("lock")).expect("cond");
+    let waiters: Vec<Process> = (0..2)
+        .map(|i| {
+            Process::start(format!("waiter{i}"), || {
+                fault::arm("condition.wait.woken", Fault::Kill, 1);
+                let guard = cond.acquire().expect("acquire");
+                let (_guard, notified) = cond
+                    .wait_timeout(guard, Duration::from_secs(30))
+                    .expect("wait");
+                assert!(notified);
+            })
+            .expect("start")
+        })
+        .collect();
+    waiters.iter().for_each(wait_asleep);
+    cond.notify();
+    let mut codes: Vec<i32> = waiters.iter().map(ends_soon).collect();
+    codes.sort();
+    assert_eq!(codes, [-9, 0], "one woken and killed, one served");
+}
+
+/// A notifier is killed after it counted the notification and before its wake-up call.
+fn condition_notifier_killed_before_waking() {
+    let cond = Condition::new().expect("cond");
+    let waiter = Process::start("waiter", || {
+        let guard = cond.acquire().expect("acquire");
+        let (_guard, notified) = cond
+            .wait_timeout(guard, Duration::from_secs(30))
+            .expect("wait");
+        assert!(notified);
+    })
+    .expect("start");
+    wait_asleep(&waiter);
+    let notifier = Process::start("notifier", || {
+        fault::arm("condition.notify.before_wake", Fault::Kill, 1);
+        cond.notify();
+    })
+    .expect("start");
+    assert_eq!(notifier.join().expect("join"), -9);
+    assert_eq!(ends_soon(&waiter), 0);
 }
 
 /// Two processes wait for a lock; it is released and one of them is killed at once (before
@@ -274,6 +319,14 @@ fn main() {
         (
             "event_set_then_clear_wakes_every_waiter",
             event_set_then_clear_wakes_every_waiter,
+        ),
+        (
+            "condition_woken_waiter_killed_before_taking",
+            condition_woken_waiter_killed_before_taking,
+        ),
+        (
+            "condition_notifier_killed_before_waking",
+            condition_notifier_killed_before_waking,
         ),
         (
             "lock_waiter_killed_around_the_hand_over",

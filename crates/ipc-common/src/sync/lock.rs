@@ -94,6 +94,11 @@ impl Lock {
         self.raw.is_locked()
     }
 
+    /// The mutex itself, for [`Condition`](super::Condition).
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+
     fn lock_until(
         &self,
         deadline: Option<std::time::Instant>,
@@ -144,6 +149,26 @@ impl<'a> LockGuard<'a> {
     /// changing may be half-done.
     pub fn previous_holder_died(&self) -> bool {
         self.previous_holder_died
+    }
+
+    /// The mutex this guard holds.
+    pub(crate) fn raw(&self) -> &'a RawLock {
+        self.raw
+    }
+
+    /// Unlocks, runs `f`, and waits for the lock again (no deadline, as Python's
+    /// `Condition.wait` reacquires): the heart of [`Condition::wait`](super::Condition::wait).
+    /// [`previous_holder_died`](LockGuard::previous_holder_died) then tells about the holders
+    /// in between.
+    ///
+    /// On an error the lock is not held again; dropping the guard then unlocks nothing
+    /// (glibc refuses to unlock a robust mutex another thread holds, or nobody does).
+    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, SyncError> {
+        self.raw.unlock();
+        let result = f();
+        let died = self.raw.lock(None)?.expect("an untimed lock always locks");
+        self.previous_holder_died = died;
+        Ok(result)
     }
 }
 

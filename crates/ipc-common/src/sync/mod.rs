@@ -1,5 +1,5 @@
-//! Process-shared synchronisation: Python's `multiprocessing` locks, reentrant locks,
-//! semaphores and events.
+//! Process-shared synchronisation: Python's `multiprocessing` locks, semaphores, events
+//! and conditions.
 //!
 //! Each object lives in its own anonymous shared mapping, made before the children are
 //! started and inherited by them (Python passes its locks to `Process(args=...)`; here the
@@ -21,6 +21,11 @@
 //! | `sem.acquire()` / `release()` | `acquire` → [`SemaphoreGuard`]; [`Semaphore::release`] | [`SemaphoreGuard::forget`] keeps the permit taken |
 //! | `sem.get_value()` | [`Semaphore::get_value`] (or `value`) | |
 //! | `Event()`, `set`, `clear`, `is_set`, `wait(t)` | [`Event`]: the same names, [`Event::wait_timeout`] | |
+//! | `Condition(lock=None)` | [`Condition::new`], [`Condition::with_lock`] | the default lock is an `RLock`, as in Python |
+//! | `with cond:` | [`Condition::acquire`] → [`ConditionGuard`] | |
+//! | `cond.wait(timeout)` | [`Condition::wait`], [`Condition::wait_timeout`] | take and give back the guard |
+//! | `cond.wait_for(pred, timeout)` | [`Condition::wait_for`] | |
+//! | `notify(n=1)`, `notify_all()` | [`Condition::notify`], [`Condition::notify_n`], [`Condition::notify_all`] | |
 //! | `threading.Lock` around data | [`Mutex`], [`MutexSlice`] | the data lives in the lock's mapping |
 //!
 //! # Timeouts
@@ -44,6 +49,7 @@
 //! | [`Lock`], [`RLock`], [`Mutex`], [`MutexSlice`] | robust, process-shared pthread mutex | holding it: the next holder gets it, and is told |
 //! | [`Semaphore`], [`BoundedSemaphore`] | futex | holding a permit: the permit stays taken (as in Python) |
 //! | [`Event`] | futex | nothing is held, nothing is lost |
+//! | [`Condition`] | the lock, and a futex | waiting: it may swallow one notification (as in Python) |
 //!
 //! Python's own objects freeze the survivors when a holder of a lock dies.
 //!
@@ -63,6 +69,7 @@
 //! `std::mem::forget` keeps the lock held until the thread ends, and the lock's handle then
 //! leaves its mapping mapped when dropped (it counts its guards).
 
+mod condition;
 mod event;
 pub mod futex;
 mod lock;
@@ -72,6 +79,7 @@ mod rlock;
 mod robust;
 mod semaphore;
 
+pub use condition::{Condition, ConditionGuard, ConditionLock};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
 pub use mutex::{Mutex, MutexGuard, MutexSlice};
@@ -97,6 +105,16 @@ pub enum SyncError {
     #[error("semaphore released too many times (it has {limit} permits)")]
     TooManyReleases {
         /// The most free permits the semaphore may have.
+        limit: u32,
+    },
+    /// [`Condition::wait`] was given the guard of a lock that is not the condition's (Python's
+    /// `RuntimeError`).
+    #[error("the guard given to Condition::wait holds another lock than the condition's")]
+    WrongLock,
+    /// A [`Condition`] has as many waiters as it can count.
+    #[error("too many waiters on one condition (at most {limit} in each group)")]
+    TooManyWaiters {
+        /// The most waiters a group may hold.
         limit: u32,
     },
 }

@@ -129,6 +129,11 @@ impl RLock {
         self.shared.raw.is_locked()
     }
 
+    /// The mutex itself, for [`Condition`](super::Condition).
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.shared.raw
+    }
+
     fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<RLockGuard<'_>>, SyncError> {
         Ok(self.shared.raw.lock(deadline)?.map(|died| self.guard(died)))
     }
@@ -175,6 +180,32 @@ impl<'a> RLockGuard<'a> {
     /// half-done.
     pub fn previous_holder_died(&self) -> bool {
         self.previous_holder_died
+    }
+
+    /// The mutex this guard holds a level of.
+    pub(crate) fn raw(&self) -> &'a RawLock {
+        &self.shared.raw
+    }
+
+    /// Releases *every* level this thread holds, runs `f`, and takes the lock again at the
+    /// same depth (no deadline): what Python's `Condition.wait` does with an `RLock`.
+    ///
+    /// On an error the lock is not held again; the guards then release nothing.
+    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, SyncError> {
+        let s = self.shared;
+        let depth = s.depth.load(Relaxed);
+        s.depth.store(0, Relaxed);
+        for _ in 0..depth {
+            s.raw.unlock();
+        }
+        let result = f();
+        self.previous_holder_died = s.raw.lock(None)?.expect("an untimed lock always locks");
+        // The other levels are ours at once: the mutex is recursive and we hold it.
+        for _ in 1..depth {
+            s.raw.lock(None)?;
+        }
+        s.depth.store(depth, Relaxed);
+        Ok(result)
     }
 }
 
