@@ -32,6 +32,6 @@ pub mod time;
 pub use process::{ChildOutcome, Process, ProcessError};
 pub use shm::{ShmBox, ShmSafe, ShmSlice};
 pub use sync::{
-    BoundedSemaphore, Condition, ConditionGuard, ConditionLock, Event, Lock, LockGuard, Mutex,
-    MutexGuard, MutexSlice, RLock, RLockGuard, Semaphore, SemaphoreGuard, SyncError,
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, ConditionLock, Event, Lock, LockGuard,
+    Mutex, MutexGuard, MutexSlice, RLock, RLockGuard, Semaphore, SemaphoreGuard, SyncError,
 };

@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use ipc_common::fault::{self, Fault};
-use ipc_common::{Condition, Event, Lock, Mutex, MutexSlice, Process, RLock, Semaphore, ShmBox};
+use ipc_common::{
+    Barrier, Condition, Event, Lock, Mutex, MutexSlice, Process, RLock, Semaphore, ShmBox,
+};
 use nix::sys::signal::Signal;
 use sync_util::{NOTICE, ends_soon, sleep, wait_asleep};
 
@@ -176,6 +178,31 @@ fn condition_notifier_killed_before_waking() {
     assert_eq!(ends_soon(&waiter), 0);
 }
 
+/// The last party is killed after it released the round and before its wake-up call.
+fn barrier_releaser_killed_before_waking() {
+    let barrier = Barrier::new(3).expect("barrier");
+    let waiters: Vec<Process> = (0..2)
+        .map(|i| {
+            Process::start(format!("party{i}"), || {
+                barrier.wait_timeout(Duration::from_secs(30)).map(|_| ())
+            })
+            .expect("start")
+        })
+        .collect();
+    waiters.iter().for_each(wait_asleep);
+    let last = Process::start("last", || {
+        fault::arm("barrier.release.before_wake", Fault::Kill, 1);
+        let _ = barrier.wait();
+    })
+    .expect("start");
+    assert_eq!(last.join().expect("join"), -9);
+    for w in &waiters {
+        assert_eq!(ends_soon(w), 0);
+    }
+    assert_eq!(barrier.n_waiting(), 0);
+    assert!(!barrier.broken());
+}
+
 /// Two processes wait for a lock; it is released and one of them is killed at once (before
 /// or after it got the lock): the other must get it.
 fn lock_waiter_killed_around_the_hand_over() {
@@ -242,6 +269,24 @@ fn huge_timeouts_wait_forever() {
         event.clear();
         assert_eq!(holder.join().expect("join"), 0);
     }
+}
+
+/// `Duration::MAX` for a condition and a barrier.
+fn huge_timeouts_of_condition_and_barrier() {
+    let cond = Condition::new().expect("cond");
+    let barrier = Barrier::new(2).expect("barrier");
+    let child = Process::start("partner", || {
+        barrier.wait().expect("barrier");
+        sleep(50);
+        let _g = cond.acquire().expect("acquire");
+        cond.notify_all();
+    })
+    .expect("start");
+    let guard = cond.acquire().expect("acquire");
+    assert!(barrier.wait_timeout(Duration::MAX).is_ok());
+    let (_guard, notified) = cond.wait_timeout(guard, Duration::MAX).expect("wait");
+    assert!(notified);
+    assert_eq!(child.join().expect("join"), 0);
 }
 
 /// Forgets a guard, drops its lock, then locks and unlocks another robust lock many times:
@@ -329,10 +374,18 @@ fn main() {
             condition_notifier_killed_before_waking,
         ),
         (
+            "barrier_releaser_killed_before_waking",
+            barrier_releaser_killed_before_waking,
+        ),
+        (
             "lock_waiter_killed_around_the_hand_over",
             lock_waiter_killed_around_the_hand_over,
         ),
         ("huge_timeouts_wait_forever", huge_timeouts_wait_forever),
+        (
+            "huge_timeouts_of_condition_and_barrier",
+            huge_timeouts_of_condition_and_barrier,
+        ),
         (
             "forgotten_guard_then_dropped_lock",
             forgotten_guard_then_dropped_lock,

@@ -1,5 +1,5 @@
-//! Process-shared synchronisation: Python's `multiprocessing` locks, semaphores, events
-//! and conditions.
+//! Process-shared synchronisation: Python's `multiprocessing` locks, semaphores, events,
+//! conditions and barriers.
 //!
 //! Each object lives in its own anonymous shared mapping, made before the children are
 //! started and inherited by them (Python passes its locks to `Process(args=...)`; here the
@@ -26,6 +26,10 @@
 //! | `cond.wait(timeout)` | [`Condition::wait`], [`Condition::wait_timeout`] | take and give back the guard |
 //! | `cond.wait_for(pred, timeout)` | [`Condition::wait_for`] | |
 //! | `notify(n=1)`, `notify_all()` | [`Condition::notify`], [`Condition::notify_n`], [`Condition::notify_all`] | |
+//! | `Barrier(parties)` | [`Barrier::new`] | no `action`, no default timeout |
+//! | `barrier.wait(timeout)` | [`Barrier::wait`], [`Barrier::wait_timeout`] | the arrival index |
+//! | `abort()`, `reset()`, `parties`, `n_waiting`, `broken` | the same names on [`Barrier`] | |
+//! | `BrokenBarrierError` | [`SyncError::BrokenBarrier`] | |
 //! | `threading.Lock` around data | [`Mutex`], [`MutexSlice`] | the data lives in the lock's mapping |
 //!
 //! # Timeouts
@@ -50,6 +54,7 @@
 //! | [`Semaphore`], [`BoundedSemaphore`] | futex | holding a permit: the permit stays taken (as in Python) |
 //! | [`Event`] | futex | nothing is held, nothing is lost |
 //! | [`Condition`] | the lock, and a futex | waiting: it may swallow one notification (as in Python) |
+//! | [`Barrier`] | futex, under a robust mutex | waiting: its arrival counts; before arriving: see [`Barrier`] |
 //!
 //! Python's own objects freeze the survivors when a holder of a lock dies.
 //!
@@ -69,6 +74,7 @@
 //! `std::mem::forget` keeps the lock held until the thread ends, and the lock's handle then
 //! leaves its mapping mapped when dropped (it counts its guards).
 
+mod barrier;
 mod condition;
 mod event;
 pub mod futex;
@@ -79,6 +85,7 @@ mod rlock;
 mod robust;
 mod semaphore;
 
+pub use barrier::Barrier;
 pub use condition::{Condition, ConditionGuard, ConditionLock};
 pub use event::Event;
 pub use lock::{Lock, LockGuard};
@@ -88,7 +95,8 @@ pub use rlock::{RLock, RLockGuard};
 pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
 /// Why a synchronisation call failed. Timeouts are not errors: timed calls return `None` or
-/// `false`, as Python returns `False`.
+/// `false`, as Python returns `False` (except [`Barrier::wait_timeout`], where a timeout
+/// breaks the barrier, as in Python).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     /// A system call failed.
@@ -116,5 +124,15 @@ pub enum SyncError {
     TooManyWaiters {
         /// The most waiters a group may hold.
         limit: u32,
+    },
+    /// The [`Barrier`] was broken (by `abort`, a timeout or `reset`) before every party
+    /// arrived: Python's `BrokenBarrierError`.
+    #[error("the barrier is broken")]
+    BrokenBarrier,
+    /// A [`Barrier`] needs from 1 to 2³¹ − 1 parties.
+    #[error("a barrier needs from 1 to 2147483647 parties, not {parties}")]
+    BadParties {
+        /// The number asked for.
+        parties: u32,
     },
 }
