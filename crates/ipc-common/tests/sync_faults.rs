@@ -14,7 +14,7 @@ use ipc_common::{
     Barrier, Condition, Event, Lock, Mutex, MutexSlice, Process, RLock, Semaphore, ShmBox,
 };
 use nix::sys::signal::Signal;
-use sync_util::{NOTICE, ends_soon, sleep, wait_asleep};
+use sync_util::{NOTICE, ends_soon, holder, sleep, wait_asleep};
 
 /// Two processes wait for a permit; the one the kernel wakes for the single release is killed
 /// before it takes the permit. Without sliced sleeps the other slept on forever.
@@ -343,6 +343,43 @@ fn forgotten_guard_then_dropped_lock() {
     }
 }
 
+/// The number of mappings of this process.
+fn mappings() -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+    maps.lines().count()
+}
+
+/// Only a lock held by a thread of this process keeps its mapping when dropped: locks used
+/// and released, and a lock held by another process, are unmapped.
+fn dropped_locks_are_unmapped_unless_held_here() {
+    let child = Process::start("mapper", || {
+        let before = mappings();
+        for _ in 0..500 {
+            let lock = Lock::new().expect("lock");
+            drop(lock.acquire().expect("acquire"));
+            let rlock = RLock::new().expect("rlock");
+            let outer = rlock.acquire().expect("acquire");
+            drop(rlock.acquire().expect("acquire"));
+            drop(outer);
+            let mutex = Mutex::new(1u64).expect("mutex");
+            *mutex.lock().expect("lock") += 1;
+        }
+        assert!(mappings() < before + 10, "dropped locks were not unmapped");
+        let lock = Lock::new().expect("lock");
+        let elsewhere = holder("holder", || lock.acquire().expect("acquire"));
+        let with = mappings();
+        drop(lock);
+        assert_eq!(
+            mappings(),
+            with - 1,
+            "a lock held by another process is unmapped"
+        );
+        elsewhere.kill();
+    })
+    .expect("start");
+    assert_eq!(child.join().expect("join"), 0);
+}
+
 fn main() {
     ipc_common::testing::run(&[
         (
@@ -389,6 +426,10 @@ fn main() {
         (
             "forgotten_guard_then_dropped_lock",
             forgotten_guard_then_dropped_lock,
+        ),
+        (
+            "dropped_locks_are_unmapped_unless_held_here",
+            dropped_locks_are_unmapped_unless_held_here,
         ),
     ]);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::SyncError;
 use super::raw::RawLock;
-use super::robust::{Held, RobustBox};
+use super::robust::RobustBox;
 use crate::time::deadline_after;
 
 /// A lock shared by this process and every child started after it was made: Python's
@@ -84,7 +84,7 @@ impl Lock {
         Ok(self
             .raw
             .try_lock()?
-            .map(|died| LockGuard::new(&self.raw, self.raw.held(), died)))
+            .map(|died| LockGuard::new(&self.raw, died)))
     }
 
     /// Whether some process (this one included) holds the lock right now (Python 3.14's
@@ -106,7 +106,7 @@ impl Lock {
         Ok(self
             .raw
             .lock(deadline)?
-            .map(|died| LockGuard::new(&self.raw, self.raw.held(), died)))
+            .map(|died| LockGuard::new(&self.raw, died)))
     }
 }
 
@@ -121,26 +121,23 @@ impl fmt::Debug for Lock {
 /// Proof that this thread holds a [`Lock`] (or the lock of a [`Mutex`](super::Mutex));
 /// dropping it releases the lock (Python's `release()`).
 ///
-/// Forgetting a guard (`std::mem::forget`) keeps the lock held until this thread ends; the
-/// lock's shared mapping then stays mapped in this process even after the [`Lock`] is dropped
-/// (see [`sync`](super)'s notes on the robust list).
+/// Forgetting a guard (`std::mem::forget`) keeps the lock held until this thread ends; if the
+/// [`Lock`] is dropped meanwhile, its shared mapping stays mapped in this process (see
+/// [`sync`](super)'s notes on the robust list).
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     raw: &'a RawLock,
     previous_holder_died: bool,
-    /// Counts this guard in its handle; dropped after the unlock (fields drop after `drop`).
-    _held: Held<'a>,
     // A pthread mutex must be unlocked by the thread that locked it.
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'a> LockGuard<'a> {
     /// A guard for `raw`, which the calling thread has just locked.
-    pub(crate) fn new(raw: &'a RawLock, held: Held<'a>, previous_holder_died: bool) -> Self {
+    pub(crate) fn new(raw: &'a RawLock, previous_holder_died: bool) -> Self {
         Self {
             raw,
             previous_holder_died,
-            _held: held,
             _not_send: PhantomData,
         }
     }

@@ -71,8 +71,9 @@
 //! A held robust mutex is linked into its holder thread's robust list, through addresses in
 //! the mutex's own mapping, so that mapping must stay mapped while the mutex is held. Guards
 //! borrow their lock, so a lock cannot be dropped while a guard lives; a guard forgotten with
-//! `std::mem::forget` keeps the lock held until the thread ends, and the lock's handle then
-//! leaves its mapping mapped when dropped (it counts its guards).
+//! `std::mem::forget` keeps the lock held until the thread ends, and a lock dropped while a
+//! thread of its process still holds it leaves its mapping mapped (it asks the mutex who
+//! holds it).
 
 mod barrier;
 mod condition;

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::SyncError;
 use super::lock::LockGuard;
 use super::raw::RawLock;
-use super::robust::RobustBox;
+use super::robust::{HasLock, RobustBox};
 use crate::shm::{ShmSafe, ShmSlice};
 use crate::time::deadline_after;
 
@@ -39,9 +39,16 @@ struct Inner<T> {
 }
 
 // SAFETY: a robust mutex (ShmSafe: no pointer another process follows; the handle keeps the
-// mapping mapped while it may be held) next to a ShmSafe value; valid when zeroed; no
-// destructor.
+// mapping mapped while a thread of its process holds it) next to a ShmSafe value; valid when
+// zeroed; no destructor.
 unsafe impl<T: ShmSafe> ShmSafe for Inner<T> {}
+
+impl<T: ShmSafe> HasLock for Inner<T> {
+    fn lock(&self) -> &RawLock {
+        &self.lock
+    }
+}
+
 // SAFETY: the value is only reached through a guard, which holds the lock.
 unsafe impl<T: ShmSafe + Send> Sync for Inner<T> {}
 
@@ -116,7 +123,7 @@ impl<T: ShmSafe> Mutex<T> {
     ) -> Result<Option<MutexGuard<'_, T>>, SyncError> {
         let inner = &*self.shared;
         Ok(inner.lock.lock(deadline)?.map(|died| MutexGuard {
-            lock: LockGuard::new(&inner.lock, self.shared.held(), died),
+            lock: LockGuard::new(&inner.lock, died),
             // SAFETY: `UnsafeCell::get` is never null.
             value: unsafe { NonNull::new_unchecked(inner.value.get()) },
             _value: std::marker::PhantomData,
@@ -184,7 +191,7 @@ impl<T: ShmSafe> MutexSlice<T> {
         let died = self.lock.lock(None)?.expect("an untimed lock always locks");
         let slice = std::ptr::slice_from_raw_parts_mut(self.items.as_mut_ptr(), self.len());
         Ok(MutexGuard {
-            lock: LockGuard::new(&self.lock, self.lock.held(), died),
+            lock: LockGuard::new(&self.lock, died),
             // SAFETY: the pointer of a live mapping is never null.
             value: unsafe { NonNull::new_unchecked(slice) },
             _value: std::marker::PhantomData,

@@ -2,11 +2,12 @@
 //!
 //! # The mutex's words, and who reads them
 //!
-//! A `pthread_mutex_t` is glibc's; this module only calls pthread functions on it, with one
-//! exception: [`RawLock::owner_tid`] reads its first word. That word (`__data.__lock`, the
-//! first `int` of the mutex on every Linux architecture, part of glibc's ABI since process-
-//! shared mutexes must work between programs built against different glibc versions) is the
-//! futex of the mutex:
+//! A `pthread_mutex_t` is glibc's; this module calls pthread functions on it, with two
+//! exceptions: [`RawLock::owner_tid`] reads its first word, and
+//! [`RawLock::recursion_count`] its second. Both are fields of glibc's public
+//! `struct __pthread_mutex_s`, first and second on every Linux architecture, and part of its
+//! ABI (process-shared mutexes must work between programs built against different glibc
+//! versions). The first, `__data.__lock`, is the futex of the mutex:
 //!
 //! | bits | meaning |
 //! |---|---|
@@ -16,7 +17,8 @@
 //!
 //! glibc and the kernel change it only with atomic instructions, and the kernel clears the
 //! thread id bits when the holder dies, so reading it atomically tells who holds the mutex
-//! right now (the answer may change at once, as Python's `locked()` may).
+//! right now (the answer may change at once, as Python's `locked()` may). The second,
+//! `__data.__count`, is the recursion count of a recursive mutex, written by its holder only.
 //!
 //! # Orderings
 //!
@@ -37,7 +39,7 @@
 //! for as long as it is held**: unmapped, the next lock or unlock of any robust mutex on that
 //! thread writes through the stale link (a crash, or a write into whatever was mapped there
 //! since). Guards keep their lock's handle borrowed, and [`RobustBox`](super::robust::RobustBox)
-//! leaks the mapping instead of unmapping it when a guard was forgotten.
+//! leaks the mapping instead of unmapping it when a forgotten guard still holds the mutex.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
@@ -66,10 +68,12 @@ pub(crate) struct RawLock {
 // (`pthread_mutex_destroy` frees nothing on Linux). While held, the mutex holds the
 // addresses of its neighbours in the holder thread's robust list (see the module docs):
 // those are followed only by that thread and by the kernel, never by another process, and
-// every handle of this crate keeps the mapping mapped while one of its guards may be held.
+// the handles of this crate never unmap the mapping while a thread of their process holds it
+// (`RobustBox`, or, for internal locks, no method returns while holding one).
 unsafe impl ShmSafe for RawLock {}
 // SAFETY: the mutex is designed to be used from many threads and processes at once; every
-// access goes through the pthread calls, or is the atomic load of `owner_tid`.
+// access goes through the pthread calls, the atomic load of `owner_tid`, or the holder's own
+// read of `recursion_count`.
 unsafe impl Sync for RawLock {}
 // SAFETY: as above.
 unsafe impl Send for RawLock {}
@@ -123,6 +127,11 @@ impl RawLock {
     /// one waiter, and if that waiter dies before it takes the lock, the others would
     /// otherwise sleep on with the lock free.
     pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Option<bool>, SyncError> {
+        // A free mutex (or, if recursive, one this thread holds) is taken without reading a
+        // clock: the slices below cost three clock reads a round.
+        if let Some(died) = self.try_lock()? {
+            return Ok(Some(died));
+        }
         loop {
             let until = next_wake(deadline);
             let left = until.saturating_duration_since(Instant::now());
@@ -189,16 +198,25 @@ impl RawLock {
         self.owner_tid() != 0
     }
 
-    /// Whether the calling thread holds the mutex.
-    pub(crate) fn is_mine(&self) -> bool {
-        self.owner_tid() == this_thread()
+    /// Whether a thread of this process holds the mutex. Exact only while no thread of this
+    /// process can lock or unlock it (when its handle is being dropped).
+    pub(crate) fn held_in_this_process(&self) -> bool {
+        let tid = self.owner_tid();
+        // tgkill with signal 0 sends nothing: it only checks that thread `tid` is in thread
+        // group `getpid()`, i.e. is a thread of this process. (The kernel frees a robust
+        // mutex, clearing its thread id, before a dying holder's id can be reused.)
+        // SAFETY: getpid and tgkill(.., 0) touch no memory of ours.
+        tid != 0 && unsafe { libc::tgkill(libc::getpid(), tid as libc::pid_t, 0) } == 0
     }
-}
 
-/// The calling thread's id, as the kernel and glibc's robust mutexes know it.
-pub(crate) fn this_thread() -> u32 {
-    // SAFETY: gettid has no preconditions and cannot fail.
-    (unsafe { libc::gettid() }) as u32
+    /// The recursion count of a recursive mutex the calling thread holds: how many times it
+    /// must unlock it to free it.
+    pub(crate) fn recursion_count(&self) -> u32 {
+        // SAFETY: `__data.__count`, the second `unsigned int` of glibc's pthread_mutex_t on
+        // every Linux architecture (its public struct __pthread_mutex_s), is written only by
+        // the thread that holds the mutex, which is the caller: no write can race this read.
+        unsafe { self.mutex.get().cast::<u32>().add(1).read() }
+    }
 }
 
 unsafe extern "C" {

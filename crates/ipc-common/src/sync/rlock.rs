@@ -2,43 +2,20 @@
 //!
 //! # Shared state
 //!
-//! | word | meaning | written by |
-//! |---|---|---|
-//! | `raw` | a *recursive* robust pthread mutex: its holder thread and the recursion count | glibc and the kernel |
-//! | `depth` | the levels its holder holds (the same count, kept where we can read it) | the holder only |
-//!
-//! The owner is a thread (so a process and a thread within it), identified by its
-//! system-wide thread id, which glibc keeps in the mutex; when the owner dies, the kernel
-//! clears it, so a later thread that happens to get the same id does not inherit the lock.
-//!
-//! # Orderings
-//!
-//! `depth` is read and written only by the thread that holds the mutex. Locking the mutex
-//! synchronises with the previous holder's unlock, so every access to `depth` is ordered
-//! after the previous holder's: `Relaxed` is enough. A holder that dies leaves a stale
-//! `depth`; the next holder is told (`EOWNERDEAD`) and sets it to 1.
+//! One *recursive* robust pthread mutex ([`RawLock`]): glibc keeps its holder (a thread,
+//! so a process and a thread within it, by its system-wide thread id) and its recursion
+//! count. When the holder dies the kernel clears its id, so a later thread that happens to
+//! get the same id does not inherit the lock, and the next holder starts at depth 1. The
+//! orderings are the mutex's (see [`raw`](super::raw)).
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use super::SyncError;
 use super::raw::RawLock;
-use super::robust::{Held, RobustBox};
-use crate::shm::ShmSafe;
+use super::robust::RobustBox;
 use crate::time::deadline_after;
-
-/// The shared state of an [`RLock`] (see the module docs for the legend).
-pub(crate) struct Shared {
-    raw: RawLock,
-    depth: AtomicU32,
-}
-
-// SAFETY: a robust mutex (ShmSafe: no pointer another process follows; the handle keeps the
-// mapping mapped while it may be held) and an atomic; valid when zeroed (the mutex is
-// initialised in place before sharing); no destructor.
-unsafe impl ShmSafe for Shared {}
 
 /// A re-entrant lock shared by this process and every child started after it was made:
 /// Python's `multiprocessing.RLock`.
@@ -76,7 +53,7 @@ unsafe impl ShmSafe for Shared {}
 /// # Ok(()) }
 /// ```
 pub struct RLock {
-    shared: RobustBox<Shared>,
+    raw: RobustBox<RawLock>,
 }
 
 impl RLock {
@@ -86,9 +63,9 @@ impl RLock {
     ///
     /// Fails if the mapping or the mutex cannot be made.
     pub fn new() -> Result<Self, SyncError> {
-        let shared = RobustBox::<Shared>::zeroed()?;
-        shared.raw.init_recursive()?;
-        Ok(Self { shared })
+        let raw = RobustBox::<RawLock>::zeroed()?;
+        raw.init_recursive()?;
+        Ok(Self { raw })
     }
 
     /// Takes the lock, waiting while another thread holds it; at once if this thread holds
@@ -120,36 +97,29 @@ impl RLock {
     ///
     /// As for [`acquire`](RLock::acquire).
     pub fn try_acquire(&self) -> Result<Option<RLockGuard<'_>>, SyncError> {
-        Ok(self.shared.raw.try_lock()?.map(|died| self.guard(died)))
+        Ok(self.raw.try_lock()?.map(|died| self.guard(died)))
     }
 
     /// Whether some thread (this one included) holds the lock right now (Python 3.14's
     /// `locked()`). A snapshot; a lock whose holder died is not locked.
     pub fn locked(&self) -> bool {
-        self.shared.raw.is_locked()
+        self.raw.is_locked()
     }
 
     /// The mutex itself, for [`Condition`](super::Condition).
     pub(crate) fn raw(&self) -> &RawLock {
-        &self.shared.raw
+        &self.raw
     }
 
     fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<RLockGuard<'_>>, SyncError> {
-        Ok(self.shared.raw.lock(deadline)?.map(|died| self.guard(died)))
+        Ok(self.raw.lock(deadline)?.map(|died| self.guard(died)))
     }
 
     /// A guard for one more level, which the calling thread has just locked.
     fn guard(&self, previous_holder_died: bool) -> RLockGuard<'_> {
-        let s = &*self.shared;
-        if previous_holder_died {
-            s.depth.store(1, Relaxed);
-        } else {
-            s.depth.fetch_add(1, Relaxed);
-        }
         RLockGuard {
-            shared: s,
+            raw: &self.raw,
             previous_holder_died,
-            _held: self.shared.held(),
             _not_send: PhantomData,
         }
     }
@@ -167,10 +137,8 @@ impl fmt::Debug for RLock {
 /// `release()`), and the lock is free when the last level is released.
 #[must_use = "the level is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a> {
-    shared: &'a Shared,
+    raw: &'a RawLock,
     previous_holder_died: bool,
-    /// Counts this guard in its handle; dropped after the unlock.
-    _held: Held<'a>,
     // A pthread mutex must be unlocked by the thread that locked it.
     _not_send: PhantomData<*const ()>,
 }
@@ -184,7 +152,7 @@ impl<'a> RLockGuard<'a> {
 
     /// The mutex this guard holds a level of.
     pub(crate) fn raw(&self) -> &'a RawLock {
-        &self.shared.raw
+        self.raw
     }
 
     /// Releases *every* level this thread holds, runs `f`, and takes the lock again at the
@@ -192,32 +160,26 @@ impl<'a> RLockGuard<'a> {
     ///
     /// On an error the lock is not held again; the guards then release nothing.
     pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, SyncError> {
-        let s = self.shared;
-        let depth = s.depth.load(Relaxed);
-        s.depth.store(0, Relaxed);
+        let raw = self.raw;
+        let depth = raw.recursion_count();
         for _ in 0..depth {
-            s.raw.unlock();
+            raw.unlock();
         }
         let result = f();
-        self.previous_holder_died = s.raw.lock(None)?.expect("an untimed lock always locks");
+        self.previous_holder_died = raw.lock(None)?.expect("an untimed lock always locks");
         // The other levels are ours at once: the mutex is recursive and we hold it.
         for _ in 1..depth {
-            s.raw.lock(None)?;
+            raw.lock(None)?;
         }
-        s.depth.store(depth, Relaxed);
         Ok(result)
     }
 }
 
 impl Drop for RLockGuard<'_> {
     fn drop(&mut self) {
-        let s = self.shared;
-        // Always true for a guard dropped in the thread that made it, unless a failed
-        // `unlocked` left the lock released; then there is no level to give back.
-        if s.raw.is_mine() {
-            s.depth.fetch_sub(1, Relaxed);
-            s.raw.unlock();
-        }
+        // Releases one level. Should a failed `unlocked` have left the lock released, glibc
+        // refuses (EPERM: not the holder) and nothing changes.
+        self.raw.unlock();
     }
 }
 
