@@ -317,6 +317,23 @@ fn waiter_is_told_when_a_lock_holder_died() {
     assert_eq!(returned.load(SeqCst), 1);
 }
 
+/// A guard the child inherited does not hold the lock in the child: `wait` refuses it
+/// before it counts a waiter, over a Lock and over an RLock.
+fn inherited_guard_is_refused() {
+    let lock = Condition::with_lock(Lock::new().expect("lock")).expect("cond");
+    let rlock = Condition::new().expect("cond");
+    for cond in [&lock, &rlock] {
+        let guard = cond.acquire().expect("acquire");
+        let heir = Process::start("heir", move || {
+            let refused = cond.wait_timeout(guard, Duration::from_millis(100));
+            assert!(matches!(refused, Err(SyncError::WrongLock)));
+        })
+        .expect("start");
+        assert_eq!(heir.join().expect("join"), 0);
+        assert!(format!("{cond:?}").contains("waiting: 0"), "{cond:?}");
+    }
+}
+
 fn main() {
     ipc_common::testing::run(&[
         (
@@ -341,6 +358,7 @@ fn main() {
             "two_conditions_share_one_lock",
             two_conditions_share_one_lock,
         ),
+        ("inherited_guard_is_refused", inherited_guard_is_refused),
         (
             "waiter_is_told_when_a_lock_holder_died",
             waiter_is_told_when_a_lock_holder_died,

@@ -317,8 +317,8 @@ impl<'l> Condition<'l> {
     ///
     /// # Errors
     ///
-    /// [`SyncError::WrongLock`] if `guard` holds another lock than this condition's (the
-    /// guard is dropped); [`SyncError::TooManyWaiters`] if 16383 others wait already; an
+    /// [`SyncError::WrongLock`] if `guard` does not hold this condition's lock (the guard is
+    /// dropped); [`SyncError::TooManyWaiters`] if 16383 others wait already; an
     /// operating-system error of the lock.
     pub fn wait<'g>(&self, guard: ConditionGuard<'g>) -> Result<ConditionGuard<'g>, SyncError> {
         self.wait_until(guard, None).map(|(guard, _)| guard)
@@ -429,10 +429,9 @@ impl<'l> Condition<'l> {
         if !std::ptr::eq(guard.raw(), self.raw()) {
             return Err(SyncError::WrongLock);
         }
-        // Join G2 while the lock is still held: a notifier that takes the lock after us
-        // counts us.
-        let mine = self.join()?;
-        let notified = guard.unlocked(|| self.sleep(mine, deadline))?;
+        // Join G2 while the lock is still held (a notifier that takes the lock after us
+        // counts us), then release it and sleep.
+        let notified = guard.unlocked(|| self.join(), |mine| self.sleep(mine, deadline))?;
         Ok((guard, notified))
     }
 
@@ -574,10 +573,14 @@ impl ConditionGuard<'_> {
         }
     }
 
-    fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, SyncError> {
+    fn unlocked<P, R>(
+        &mut self,
+        prepare: impl FnOnce() -> Result<P, SyncError>,
+        f: impl FnOnce(P) -> R,
+    ) -> Result<R, SyncError> {
         match &mut self.0 {
-            GuardKind::Lock(g) => g.unlocked(f),
-            GuardKind::RLock(g) => g.unlocked(f),
+            GuardKind::Lock(g) => g.unlocked(prepare, f),
+            GuardKind::RLock(g) => g.unlocked(prepare, f),
         }
     }
 }

@@ -153,16 +153,28 @@ impl<'a> LockGuard<'a> {
         self.raw
     }
 
-    /// Unlocks, runs `f`, and waits for the lock again (no deadline, as Python's
+    /// Checks that this thread holds the lock, runs `prepare`, unlocks, runs `f` with what
+    /// `prepare` returned, and waits for the lock again (no deadline, as Python's
     /// `Condition.wait` reacquires): the heart of [`Condition::wait`](super::Condition::wait).
     /// [`previous_holder_died`](LockGuard::previous_holder_died) then tells about the holders
     /// in between.
     ///
-    /// On an error the lock is not held again; dropping the guard then unlocks nothing
-    /// (glibc refuses to unlock a robust mutex another thread holds, or nobody does).
-    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, SyncError> {
+    /// [`SyncError::WrongLock`] if this thread does not hold the lock (a guard inherited by a
+    /// forked child, or left by a failed wait), and `prepare`'s error, come before anything
+    /// changed. After any later error the lock is not held again; dropping the guard then
+    /// unlocks nothing (glibc refuses to unlock a robust mutex another thread holds, or
+    /// nobody does).
+    pub(crate) fn unlocked<P, R>(
+        &mut self,
+        prepare: impl FnOnce() -> Result<P, SyncError>,
+        f: impl FnOnce(P) -> R,
+    ) -> Result<R, SyncError> {
+        if !self.raw.is_mine() {
+            return Err(SyncError::WrongLock);
+        }
+        let prepared = prepare()?;
         self.raw.unlock();
-        let result = f();
+        let result = f(prepared);
         let died = self.raw.lock(None)?.expect("an untimed lock always locks");
         self.previous_holder_died = died;
         Ok(result)

@@ -116,9 +116,10 @@ pub enum SyncError {
         /// The most free permits the semaphore may have.
         limit: u32,
     },
-    /// [`Condition::wait`] was given the guard of a lock that is not the condition's (Python's
-    /// `RuntimeError`).
-    #[error("the guard given to Condition::wait holds another lock than the condition's")]
+    /// [`Condition::wait`] was given a guard that does not hold the condition's lock: the
+    /// guard of another lock, or one whose thread no longer holds it (a guard a forked child
+    /// inherited, or one left by a failed wait). Python's `RuntimeError`.
+    #[error("the guard given to Condition::wait does not hold the condition's lock")]
     WrongLock,
     /// A [`Condition`] has as many waiters as it can count.
     #[error("too many waiters on one condition (at most {limit} in each group)")]

@@ -67,9 +67,10 @@ pub(crate) struct RawLock {
 // mutex before any other process can see it; a mutex needs no destructor in shared memory
 // (`pthread_mutex_destroy` frees nothing on Linux). While held, the mutex holds the
 // addresses of its neighbours in the holder thread's robust list (see the module docs):
-// those are followed only by that thread and by the kernel, never by another process, and
-// the handles of this crate never unmap the mapping while a thread of their process holds it
-// (`RobustBox`, or, for internal locks, no method returns while holding one).
+// those are followed only by that thread and by the kernel, never by another process. (That
+// the mapping stays mapped while a thread of the process holds the mutex is the duty of the
+// handle that owns the mapping: `RobustBox` for the locks of this module's siblings; the
+// barrier, the ring and the function table release theirs before their methods return.)
 unsafe impl ShmSafe for RawLock {}
 // SAFETY: the mutex is designed to be used from many threads and processes at once; every
 // access goes through the pthread calls, the atomic load of `owner_tid`, or the holder's own
@@ -209,13 +210,24 @@ impl RawLock {
         tid != 0 && unsafe { libc::tgkill(libc::getpid(), tid as libc::pid_t, 0) } == 0
     }
 
-    /// The recursion count of a recursive mutex the calling thread holds: how many times it
-    /// must unlock it to free it.
-    pub(crate) fn recursion_count(&self) -> u32 {
-        // SAFETY: `__data.__count`, the second `unsigned int` of glibc's pthread_mutex_t on
-        // every Linux architecture (its public struct __pthread_mutex_s), is written only by
-        // the thread that holds the mutex, which is the caller: no write can race this read.
-        unsafe { self.mutex.get().cast::<u32>().add(1).read() }
+    /// Whether the calling thread holds the mutex (a system call: for slow paths only).
+    pub(crate) fn is_mine(&self) -> bool {
+        // SAFETY: gettid has no preconditions and touches no memory of ours.
+        let me = unsafe { libc::gettid() } as u32;
+        self.owner_tid() == me
+    }
+
+    /// The recursion count of a recursive mutex, if the calling thread holds it: how many
+    /// times it must unlock it to free it. `None` if it does not hold it.
+    pub(crate) fn recursion_count(&self) -> Option<u32> {
+        if !self.is_mine() {
+            return None;
+        }
+        // SAFETY: `__data.__count` is the second `unsigned int` of glibc's pthread_mutex_t on
+        // every Linux architecture (its public struct __pthread_mutex_s), inside a mapping
+        // that outlives `self`. Only the holder writes it, and the caller is the holder (and
+        // stays so until it unlocks), so no write races this read.
+        Some(unsafe { self.mutex.get().cast::<u32>().add(1).read() })
     }
 }
 

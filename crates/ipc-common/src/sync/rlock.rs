@@ -155,17 +155,23 @@ impl<'a> RLockGuard<'a> {
         self.raw
     }
 
-    /// Releases *every* level this thread holds, runs `f`, and takes the lock again at the
-    /// same depth (no deadline): what Python's `Condition.wait` does with an `RLock`.
-    ///
-    /// On an error the lock is not held again; the guards then release nothing.
-    pub(crate) fn unlocked<R>(&mut self, f: impl FnOnce() -> R) -> Result<R, SyncError> {
+    /// Like [`LockGuard::unlocked`](super::LockGuard), but releases *every* level this
+    /// thread holds and takes them all back: what Python's `Condition.wait` does with an
+    /// `RLock`.
+    pub(crate) fn unlocked<P, R>(
+        &mut self,
+        prepare: impl FnOnce() -> Result<P, SyncError>,
+        f: impl FnOnce(P) -> R,
+    ) -> Result<R, SyncError> {
         let raw = self.raw;
-        let depth = raw.recursion_count();
+        // None: this thread does not hold the lock (a guard inherited by a forked child, or
+        // left by a failed wait).
+        let depth = raw.recursion_count().ok_or(SyncError::WrongLock)?;
+        let prepared = prepare()?;
         for _ in 0..depth {
             raw.unlock();
         }
-        let result = f();
+        let result = f(prepared);
         self.previous_holder_died = raw.lock(None)?.expect("an untimed lock always locks");
         // The other levels are ours at once: the mutex is recursive and we hold it.
         for _ in 1..depth {
