@@ -1,4 +1,4 @@
-//! Lock, Semaphore, BoundedSemaphore and Event across real processes: exclusion, bounds,
+//! Lock, Mutex, Semaphore, BoundedSemaphore and Event across real processes: exclusion, bounds,
 //! exact timeouts and a holder's death. A `harness = false` program, since every test forks.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 mod sync_util;
 
-use ipc_common::{BoundedSemaphore, Event, Lock, Process, Semaphore, ShmBox};
+use ipc_common::{BoundedSemaphore, Event, Lock, Mutex, Process, Semaphore, ShmBox};
 use sync_util::{WAIT, assert_exact_timeouts, holder, join_all, sleep};
 
 fn lock_excludes_four_processes() {
@@ -43,6 +43,19 @@ fn lock_timeouts_are_exact() {
         .expect("acquire")
         .expect("free now");
     assert!(!g.previous_holder_died());
+}
+
+fn mutex_timeouts_are_exact() {
+    let mutex = Mutex::new(7u64).expect("mutex");
+    let holder = holder("holder", || mutex.lock().expect("lock"));
+    assert_exact_timeouts("Mutex", |d| {
+        mutex.lock_timeout(d).expect("lock_timeout").is_some()
+    });
+    holder.release();
+    assert_eq!(
+        *mutex.lock_timeout(WAIT).expect("lock").expect("free now"),
+        7
+    );
 }
 
 fn lock_survives_its_holder_being_killed() {
@@ -165,6 +178,7 @@ fn main() {
     ipc_common::testing::run(&[
         ("lock_excludes_four_processes", lock_excludes_four_processes),
         ("lock_timeouts_are_exact", lock_timeouts_are_exact),
+        ("mutex_timeouts_are_exact", mutex_timeouts_are_exact),
         (
             "lock_survives_its_holder_being_killed",
             lock_survives_its_holder_being_killed,

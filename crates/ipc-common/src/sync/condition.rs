@@ -222,8 +222,11 @@ impl fmt::Debug for ConditionLock<'_> {
 /// The lock is robust: the guard returned by a wait tells whether a holder died in between
 /// ([`ConditionGuard::previous_holder_died`]). A waiter killed while waiting may swallow one
 /// notification (as in Python); any other death delays the survivors by at most a
-/// [`LIVENESS_SLICE`](crate::time::LIVENESS_SLICE). At most 16383 processes or threads may
-/// wait at once in each of the two groups of waiters (see the module source).
+/// [`LIVENESS_SLICE`](crate::time::LIVENESS_SLICE).
+///
+/// Waiters are counted in two groups, those a notification may reach and those that came
+/// after the last group switch; each group counts at most 16383 (beyond, `wait` fails with
+/// [`SyncError::TooManyWaiters`]).
 ///
 /// # Example
 ///
