@@ -42,5 +42,6 @@ pub use process::{
 pub use process::{active_children, cpu_count};
 pub use shm::{ShmBox, ShmSafe, ShmShared, ShmSlice};
 pub use sync::{
-    Event, Lock, LockGuard, Mutex, MutexGuard, MutexSlice, Semaphore, SemaphoreGuard, SyncError,
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, ConditionLock, Event, Lock, LockGuard,
+    Mutex, MutexGuard, MutexSlice, RLock, RLockGuard, Semaphore, SemaphoreGuard, SyncError,
 };

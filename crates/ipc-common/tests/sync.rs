@@ -1,43 +1,13 @@
-//! Lock, Semaphore and Event across real processes: exclusion, bounds, exact timeouts and a
-//! holder's death. A `harness = false` program, since every test forks.
+//! Lock, Mutex, Semaphore, BoundedSemaphore and Event across real processes: exclusion, bounds,
+//! exact timeouts and a holder's death. A `harness = false` program, since every test forks.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ipc_common::{Event, Lock, Process, Semaphore, ShmBox};
+mod sync_util;
 
-const WAIT: Duration = Duration::from_millis(300);
-/// How late a timed wait may end: one scheduling slice, with room for a busy machine.
-const LATE: Duration = Duration::from_millis(60);
-
-fn sleep(ms: u64) {
-    std::thread::sleep(Duration::from_millis(ms));
-}
-
-fn join_all(kids: Vec<Process>) {
-    for k in kids {
-        assert_eq!(k.join().expect("join"), 0, "child {} failed", k.name());
-    }
-}
-
-/// Checks that `timed_wait` (which must fail: the resource is held) takes `WAIT`, 20 times.
-fn assert_exact_timeouts(what: &str, mut timed_wait: impl FnMut(Duration) -> bool) {
-    for i in 0..20 {
-        // Vary the phase against the clock's second boundary, where raw_sync fails.
-        sleep(7 * i % 50);
-        let start = Instant::now();
-        assert!(
-            !timed_wait(WAIT),
-            "{what}: wait {i} succeeded on a held resource"
-        );
-        let took = start.elapsed();
-        assert!(took >= WAIT, "{what}: wait {i} ended early, after {took:?}");
-        assert!(
-            took < WAIT + LATE,
-            "{what}: wait {i} ended late, after {took:?}"
-        );
-    }
-}
+use ipc_common::{BoundedSemaphore, Event, Lock, Mutex, Process, Semaphore, ShmBox};
+use sync_util::{WAIT, assert_exact_timeouts, holder, join_all, sleep};
 
 fn lock_excludes_four_processes() {
     let lock = Lock::new().expect("lock");
@@ -61,21 +31,12 @@ fn lock_excludes_four_processes() {
 
 fn lock_timeouts_are_exact() {
     let lock = Lock::new().expect("lock");
-    let held = Event::new().expect("event");
-    let done = Event::new().expect("event");
-    let holder = Process::start("holder", || {
-        let _g = lock.acquire().expect("acquire");
-        held.set();
-        done.wait();
-    })
-    .expect("start");
-    held.wait();
+    let holder = holder("holder", || lock.acquire().expect("acquire"));
     assert_exact_timeouts("Lock", |d| {
         lock.acquire_timeout(d).expect("acquire_timeout").is_some()
     });
     assert!(lock.try_acquire().expect("try").is_none());
-    done.set();
-    assert_eq!(holder.join().expect("join"), 0);
+    holder.release();
     // The holder released it (its guard was dropped before it exited).
     let g = lock
         .acquire_timeout(WAIT)
@@ -84,18 +45,22 @@ fn lock_timeouts_are_exact() {
     assert!(!g.previous_holder_died());
 }
 
+fn mutex_timeouts_are_exact() {
+    let mutex = Mutex::new(7u64).expect("mutex");
+    let holder = holder("holder", || mutex.lock().expect("lock"));
+    assert_exact_timeouts("Mutex", |d| {
+        mutex.lock_timeout(d).expect("lock_timeout").is_some()
+    });
+    holder.release();
+    assert_eq!(
+        *mutex.lock_timeout(WAIT).expect("lock").expect("free now"),
+        7
+    );
+}
+
 fn lock_survives_its_holder_being_killed() {
     let lock = Lock::new().expect("lock");
-    let held = Event::new().expect("event");
-    let holder = Process::start("doomed", || {
-        let _g = lock.acquire().expect("acquire");
-        held.set();
-        sleep(60_000);
-    })
-    .expect("start");
-    held.wait();
-    holder.kill().expect("kill");
-    assert_eq!(holder.join().expect("join"), -9);
+    holder("doomed", || lock.acquire().expect("acquire")).kill();
     let g = lock
         .acquire_timeout(Duration::from_secs(2))
         .expect("acquire")
@@ -143,7 +108,7 @@ fn semaphore_never_exceeds_its_permits() {
 }
 
 fn semaphore_timeouts_are_exact_and_bounded() {
-    let sem = Semaphore::new(1).expect("sem");
+    let sem = BoundedSemaphore::new(1).expect("sem");
     let taken = sem.acquire().expect("acquire");
     let child = Process::start("timer", || {
         assert_exact_timeouts("Semaphore", |d| {
@@ -213,6 +178,7 @@ fn main() {
     ipc_common::testing::run(&[
         ("lock_excludes_four_processes", lock_excludes_four_processes),
         ("lock_timeouts_are_exact", lock_timeouts_are_exact),
+        ("mutex_timeouts_are_exact", mutex_timeouts_are_exact),
         (
             "lock_survives_its_holder_being_killed",
             lock_survives_its_holder_being_killed,

@@ -8,6 +8,8 @@
 use std::sync::atomic::AtomicU32;
 use std::time::Instant;
 
+use crate::time::{expired, next_wake};
+
 /// How a [`wait`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wake {
@@ -24,6 +26,23 @@ pub enum Wake {
 ///
 /// Spurious returns are possible: callers always re-check their condition in a loop.
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
+    match wait_raw(word, expected, deadline) {
+        Raw::TimedOut => Wake::TimedOut,
+        Raw::Woken | Raw::Other => Wake::Retry,
+    }
+}
+
+/// How the futex call itself ended.
+enum Raw {
+    /// It returned 0: a [`wake`] on the word woke this very caller.
+    Woken,
+    /// `ETIMEDOUT`.
+    TimedOut,
+    /// The word did not hold `expected` (`EAGAIN`), or a signal came (`EINTR`).
+    Other,
+}
+
+fn wait_raw(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Raw {
     let timeout = deadline.map(monotonic_timespec);
     let ts_ptr = timeout
         .as_ref()
@@ -42,10 +61,38 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake 
             libc::FUTEX_BITSET_MATCH_ANY,
         )
     };
-    if rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-        Wake::TimedOut
+    if rc == 0 {
+        Raw::Woken
+    } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
+        Raw::TimedOut
     } else {
-        Wake::Retry
+        Raw::Other
+    }
+}
+
+/// How one [`sleep`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Slept {
+    /// A [`wake`] on the word woke this very caller (the kernel chose it among the sleepers).
+    Woken,
+    /// The word no longer held the expected value, or a signal interrupted the sleep.
+    Changed,
+    /// The slice ended; the caller's deadline has not passed.
+    Slice,
+    /// The caller's deadline passed.
+    Deadline,
+}
+
+/// One sleep of a waiter with deadline `deadline` (`None`: none): like [`wait`], but never
+/// longer than [`LIVENESS_SLICE`](crate::time::LIVENESS_SLICE), so that a waiter whose
+/// wake-up was lost (its sender, or the process it went to, died) looks at the shared state
+/// again within one slice. Callers loop, re-checking their condition after every return.
+pub(crate) fn sleep(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Slept {
+    match wait_raw(word, expected, Some(next_wake(deadline))) {
+        Raw::Woken => Slept::Woken,
+        Raw::Other => Slept::Changed,
+        Raw::TimedOut if expired(deadline) => Slept::Deadline,
+        Raw::TimedOut => Slept::Slice,
     }
 }
 

@@ -1,141 +1,13 @@
-//! A process-shared, robust mutex: Python's `multiprocessing.Lock`.
+//! A process-shared, robust lock: Python's `multiprocessing.Lock`.
 
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::SyncError;
-use super::futex::{add_to_timespec, clock_now};
-use crate::shm::{ShmBox, ShmSafe};
-use crate::time::{expired, next_wake};
-
-/// The pthread mutex itself, placed in shared memory and initialised there (a process-shared
-/// mutex must not move after `pthread_mutex_init`).
-///
-/// It is `PTHREAD_PROCESS_SHARED` and `PTHREAD_MUTEX_ROBUST`: when a process dies holding it,
-/// the next locker gets `EOWNERDEAD` instead of waiting forever.
-pub(crate) struct RawLock {
-    mutex: UnsafeCell<libc::pthread_mutex_t>,
-}
-
-// SAFETY: a pthread mutex holds no pointers (glibc's robust-list links are kept by the
-// kernel per thread, and are relative to the mutex itself); the all-zero bytes are a valid
-// *uninitialised* state that `init` turns into a mutex; it needs no destructor in shared
-// memory (`pthread_mutex_destroy` is a no-op on Linux).
-unsafe impl ShmSafe for RawLock {}
-// SAFETY: the mutex is designed to be used from many threads and processes at once; every
-// access goes through the pthread calls.
-unsafe impl Sync for RawLock {}
-// SAFETY: as above.
-unsafe impl Send for RawLock {}
-
-impl RawLock {
-    /// Initialises the mutex in place (process-shared, robust). Call once, before any process
-    /// other than the caller can see it.
-    pub(crate) fn init(&self) -> Result<(), SyncError> {
-        // SAFETY: `attr` is a local, initialised by pthread_mutexattr_init before any use and
-        // destroyed after; `self.mutex` is at its final shared address and not yet in use.
-        unsafe {
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            check(
-                "pthread_mutexattr_init",
-                libc::pthread_mutexattr_init(&mut attr),
-            )?;
-            let rc = libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
-            let rc = if rc == 0 {
-                libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST)
-            } else {
-                rc
-            };
-            let rc = if rc == 0 {
-                libc::pthread_mutex_init(self.mutex.get(), &attr)
-            } else {
-                rc
-            };
-            libc::pthread_mutexattr_destroy(&mut attr);
-            check("pthread_mutex_init", rc)
-        }
-    }
-
-    /// Locks, waiting until `deadline` if one is given. Returns `Ok(None)` on timeout,
-    /// `Ok(Some(owner_died))` once locked, where `owner_died` says that the previous holder
-    /// died while holding the lock (the lock was made consistent again).
-    ///
-    /// The wait is measured on the monotonic clock (`pthread_mutex_clocklock`), so a step of
-    /// the wall clock neither stretches nor cuts it, and it is made of sleeps of at most
-    /// [`LIVENESS_SLICE`](crate::time::LIVENESS_SLICE): the wake-up an unlock sends goes to one waiter, and if that waiter
-    /// dies before it takes the lock, the others would otherwise sleep on with the lock free.
-    pub(crate) fn lock(&self, deadline: Option<Instant>) -> Result<Option<bool>, SyncError> {
-        loop {
-            let until = next_wake(deadline);
-            let left = until.saturating_duration_since(Instant::now());
-            let abs = add_to_timespec(clock_now(libc::CLOCK_MONOTONIC), left);
-            // SAFETY: the mutex was initialised by `init` and lives in a mapping that outlives
-            // `self`; `abs` is a normalised timespec living across the call.
-            let rc =
-                unsafe { pthread_mutex_clocklock(self.mutex.get(), libc::CLOCK_MONOTONIC, &abs) };
-            match rc {
-                libc::ETIMEDOUT if expired(deadline) => return Ok(None),
-                libc::ETIMEDOUT => continue,
-                rc => return self.locked(rc, "pthread_mutex_clocklock").map(Some),
-            }
-        }
-    }
-
-    /// Turns the result of a successful lock call into "the previous holder died".
-    fn locked(&self, rc: i32, call: &'static str) -> Result<bool, SyncError> {
-        match rc {
-            0 => Ok(false),
-            libc::EOWNERDEAD => {
-                // SAFETY: we hold the mutex (EOWNERDEAD hands it to us); marking it consistent
-                // keeps it usable after our unlock.
-                check("pthread_mutex_consistent", unsafe {
-                    libc::pthread_mutex_consistent(self.mutex.get())
-                })?;
-                Ok(true)
-            }
-            rc => check(call, rc).map(|()| false),
-        }
-    }
-
-    /// Locks if free, at once. `Ok(None)` if another holder has it.
-    pub(crate) fn try_lock(&self) -> Result<Option<bool>, SyncError> {
-        // SAFETY: the mutex was initialised by `init`.
-        match unsafe { libc::pthread_mutex_trylock(self.mutex.get()) } {
-            libc::EBUSY => Ok(None),
-            rc => self.locked(rc, "pthread_mutex_trylock").map(Some),
-        }
-    }
-
-    /// Unlocks. Only the thread that holds the lock may call it.
-    pub(crate) fn unlock(&self) {
-        // SAFETY: called only by the holder (through a guard's drop); an error here (EPERM for
-        // a non-holder) cannot happen through the guards and leaves the mutex unchanged.
-        unsafe { libc::pthread_mutex_unlock(self.mutex.get()) };
-    }
-}
-
-unsafe extern "C" {
-    /// glibc 2.30's `pthread_mutex_clocklock`: `pthread_mutex_timedlock` on a chosen clock
-    /// (the `libc` crate does not declare it).
-    fn pthread_mutex_clocklock(
-        mutex: *mut libc::pthread_mutex_t,
-        clock: libc::clockid_t,
-        abstime: *const libc::timespec,
-    ) -> libc::c_int;
-}
-
-fn check(call: &'static str, rc: i32) -> Result<(), SyncError> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(SyncError::Os {
-            call,
-            source: std::io::Error::from_raw_os_error(rc),
-        })
-    }
-}
+use super::raw::RawLock;
+use super::robust::RobustBox;
+use crate::time::deadline_after;
 
 /// A lock shared by this process and every child started after it was made: Python's
 /// `multiprocessing.Lock`, with a guard instead of `acquire`/`release` pairs.
@@ -166,7 +38,7 @@ fn check(call: &'static str, rc: i32) -> Result<(), SyncError> {
 /// # Ok(()) }
 /// ```
 pub struct Lock {
-    raw: ShmBox<RawLock>,
+    raw: RobustBox<RawLock>,
 }
 
 impl Lock {
@@ -176,15 +48,12 @@ impl Lock {
     ///
     /// Fails if the mapping or the mutex cannot be made.
     pub fn new() -> Result<Self, SyncError> {
-        let raw = ShmBox::<RawLock>::zeroed().map_err(|source| SyncError::Os {
-            call: "mmap",
-            source,
-        })?;
+        let raw = RobustBox::<RawLock>::zeroed()?;
         raw.init()?;
         Ok(Self { raw })
     }
 
-    /// Waits until the lock is free and takes it.
+    /// Waits until the lock is free and takes it (Python's `acquire()`).
     ///
     /// # Errors
     ///
@@ -195,14 +64,15 @@ impl Lock {
     }
 
     /// Waits at most `timeout` for the lock; `Ok(None)` if it stayed taken (Python's
-    /// `acquire(timeout=...)` returning `False`). The wait is exact: it ends neither early nor
-    /// later than the scheduler makes it.
+    /// `acquire(timeout=...)` returning `False`). The wait is measured on the monotonic
+    /// clock and is exact: it never ends early, and ends late only by the scheduler's delay.
+    /// A timeout too large for the clock (`Duration::MAX`) waits forever.
     ///
     /// # Errors
     ///
     /// Only on an operating-system error.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>, SyncError> {
-        self.lock_until(Some(Instant::now() + timeout))
+        self.lock_until(deadline_after(timeout))
     }
 
     /// Takes the lock if it is free right now (Python's `acquire(block=False)`).
@@ -217,7 +87,22 @@ impl Lock {
             .map(|died| LockGuard::new(&self.raw, died)))
     }
 
-    fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<LockGuard<'_>>, SyncError> {
+    /// Whether some process (this one included) holds the lock right now (Python 3.14's
+    /// `locked()`). A snapshot: the answer may be out of date as soon as it is returned. A
+    /// lock whose holder died is not locked: the next [`acquire`](Lock::acquire) takes it.
+    pub fn locked(&self) -> bool {
+        self.raw.is_locked()
+    }
+
+    /// The mutex itself, for [`Condition`](super::Condition).
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+
+    fn lock_until(
+        &self,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<LockGuard<'_>>, SyncError> {
         Ok(self
             .raw
             .lock(deadline)?
@@ -227,11 +112,18 @@ impl Lock {
 
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Lock")
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .finish()
     }
 }
 
-/// Proof that this process holds a [`Lock`]; dropping it releases the lock.
+/// Proof that this thread holds a [`Lock`] (or the lock of a [`Mutex`](super::Mutex));
+/// dropping it releases the lock (Python's `release()`).
+///
+/// Forgetting a guard (`std::mem::forget`) keeps the lock held until this thread ends; if the
+/// [`Lock`] is dropped meanwhile, its shared mapping stays mapped in this process (see
+/// [`sync`](super)'s notes on the robust list).
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     raw: &'a RawLock,
@@ -241,7 +133,7 @@ pub struct LockGuard<'a> {
 }
 
 impl<'a> LockGuard<'a> {
-    /// A guard for `raw`, which the caller has just locked.
+    /// A guard for `raw`, which the calling thread has just locked.
     pub(crate) fn new(raw: &'a RawLock, previous_holder_died: bool) -> Self {
         Self {
             raw,
@@ -254,6 +146,38 @@ impl<'a> LockGuard<'a> {
     /// changing may be half-done.
     pub fn previous_holder_died(&self) -> bool {
         self.previous_holder_died
+    }
+
+    /// The mutex this guard holds.
+    pub(crate) fn raw(&self) -> &'a RawLock {
+        self.raw
+    }
+
+    /// Checks that this thread holds the lock, runs `prepare`, unlocks, runs `f` with what
+    /// `prepare` returned, and waits for the lock again (no deadline, as Python's
+    /// `Condition.wait` reacquires): the heart of [`Condition::wait`](super::Condition::wait).
+    /// [`previous_holder_died`](LockGuard::previous_holder_died) then tells about the holders
+    /// in between.
+    ///
+    /// [`SyncError::WrongLock`] if this thread does not hold the lock (a guard inherited by a
+    /// forked child, or left by a failed wait), and `prepare`'s error, come before anything
+    /// changed. After any later error the lock is not held again; dropping the guard then
+    /// unlocks nothing (glibc refuses to unlock a robust mutex another thread holds, or
+    /// nobody does).
+    pub(crate) fn unlocked<P, R>(
+        &mut self,
+        prepare: impl FnOnce() -> Result<P, SyncError>,
+        f: impl FnOnce(P) -> R,
+    ) -> Result<R, SyncError> {
+        if !self.raw.is_mine() {
+            return Err(SyncError::WrongLock);
+        }
+        let prepared = prepare()?;
+        self.raw.unlock();
+        let result = f(prepared);
+        let died = self.raw.lock(None)?.expect("an untimed lock always locks");
+        self.previous_holder_died = died;
+        Ok(result)
     }
 }
 

@@ -1,4 +1,16 @@
 //! Data guarded by a process-shared lock: the building block of `shm::Value` and `shm::Array`.
+//!
+//! # Shared state
+//!
+//! | word | meaning |
+//! |---|---|
+//! | `lock` | a robust pthread mutex (see [`raw`](super::raw)) |
+//! | `value` / the items | the data, read and written only by the holder of `lock` |
+//!
+//! The data itself is plain memory, not atomics: the mutex orders every access, since
+//! locking it synchronises with (acquires) the previous holder's unlock (a release), as for
+//! `std::sync::Mutex`. A holder that dies may leave the data half-written; the next holder
+//! is told ([`MutexGuard::previous_holder_died`]).
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -7,8 +19,11 @@ use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
 use super::SyncError;
-use super::lock::{LockGuard, RawLock};
-use crate::shm::{ShmBox, ShmSafe, ShmSlice};
+use super::lock::LockGuard;
+use super::raw::RawLock;
+use super::robust::{HasLock, RobustBox};
+use crate::shm::{ShmSafe, ShmSlice};
+use crate::time::deadline_after;
 
 fn mmap_error(source: std::io::Error) -> SyncError {
     SyncError::Os {
@@ -23,9 +38,17 @@ struct Inner<T> {
     value: UnsafeCell<T>,
 }
 
-// SAFETY: a robust mutex (ShmSafe) next to a ShmSafe value: no pointers, valid when zeroed,
-// no destructor.
+// SAFETY: a robust mutex (ShmSafe: no pointer another process follows; the handle keeps the
+// mapping mapped while a thread of its process holds it) next to a ShmSafe value; valid when
+// zeroed; no destructor.
 unsafe impl<T: ShmSafe> ShmSafe for Inner<T> {}
+
+impl<T: ShmSafe> HasLock for Inner<T> {
+    fn lock(&self) -> &RawLock {
+        &self.lock
+    }
+}
+
 // SAFETY: the value is only reached through a guard, which holds the lock.
 unsafe impl<T: ShmSafe + Send> Sync for Inner<T> {}
 
@@ -56,7 +79,7 @@ unsafe impl<T: ShmSafe + Send> Sync for Inner<T> {}
 /// # Ok(()) }
 /// ```
 pub struct Mutex<T: ShmSafe> {
-    shared: ShmBox<Inner<T>>,
+    shared: RobustBox<Inner<T>>,
 }
 
 impl<T: ShmSafe> Mutex<T> {
@@ -66,7 +89,7 @@ impl<T: ShmSafe> Mutex<T> {
     ///
     /// Fails if the mapping or the lock cannot be made.
     pub fn new(value: T) -> Result<Self, SyncError> {
-        let shared = ShmBox::<Inner<T>>::zeroed().map_err(mmap_error)?;
+        let shared = RobustBox::<Inner<T>>::zeroed()?;
         shared.lock.init()?;
         // SAFETY: nobody else can see the fresh mapping yet; the write replaces the zeroed
         // value, which needs no drop (ShmSafe).
@@ -84,13 +107,14 @@ impl<T: ShmSafe> Mutex<T> {
             .map(|g| g.expect("an untimed lock always locks"))
     }
 
-    /// Waits at most `timeout` for the lock; `Ok(None)` if it stayed taken.
+    /// Waits at most `timeout` for the lock; `Ok(None)` if it stayed taken. The wait is
+    /// exact, on the monotonic clock; `Duration::MAX` waits forever.
     ///
     /// # Errors
     ///
     /// Only on an operating-system error.
     pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<MutexGuard<'_, T>>, SyncError> {
-        self.lock_until(Some(Instant::now() + timeout))
+        self.lock_until(deadline_after(timeout))
     }
 
     fn lock_until(
@@ -131,7 +155,7 @@ impl<T: ShmSafe> fmt::Debug for Mutex<T> {
 /// # Ok(()) }
 /// ```
 pub struct MutexSlice<T: ShmSafe> {
-    lock: ShmBox<RawLock>,
+    lock: RobustBox<RawLock>,
     items: ShmSlice<T>,
 }
 
@@ -142,7 +166,7 @@ impl<T: ShmSafe> MutexSlice<T> {
     ///
     /// Fails if the mappings or the lock cannot be made.
     pub fn zeroed(len: usize) -> Result<Self, SyncError> {
-        let lock = ShmBox::<RawLock>::zeroed().map_err(mmap_error)?;
+        let lock = RobustBox::<RawLock>::zeroed()?;
         lock.init()?;
         let items = ShmSlice::zeroed(len).map_err(mmap_error)?;
         Ok(Self { lock, items })
