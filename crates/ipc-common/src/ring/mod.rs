@@ -123,7 +123,9 @@ pub const DEFAULT_MAX_MESSAGE: usize = crate::frame::DEFAULT_MAX_MESSAGE;
 ///
 /// See the [module documentation](self) for how it works and an example.
 pub struct Ring {
-    state: ShmBox<State>,
+    /// Never unmapped while a thread of this process holds one of its robust locks (see
+    /// `Drop`).
+    state: std::mem::ManuallyDrop<ShmBox<State>>,
     bytes: bytes::Bytes,
     /// The largest message this process sends or accepts (process-local, so that another
     /// process cannot raise it).
@@ -173,7 +175,7 @@ impl Ring {
         state.r.lock.init()?;
         state.max_messages.store(max_messages, Relaxed);
         Ok(Self {
-            state,
+            state: std::mem::ManuallyDrop::new(state),
             bytes: bytes::Bytes::new(capacity as u32).map_err(os)?,
             max_message: DEFAULT_MAX_MESSAGE,
             partial: Mutex::new(None),
@@ -261,6 +263,14 @@ impl Drop for Ring {
         let slot = self.partial.get_mut().unwrap_or_else(|e| e.into_inner());
         if slot.as_ref().is_some_and(|p| p.thread == this_thread()) {
             self.state.r.lock.unlock();
+        }
+        // Another thread of this process may still hold the read lock for a part-read
+        // message: a held robust mutex is linked into its holder's robust list, and unmapping
+        // it would leave that thread a dangling link (see `sync::robust`). Then the state stays
+        // mapped for good (a page of address space).
+        if !self.state.r.lock.held_in_this_process() && !self.state.w.lock.held_in_this_process() {
+            // SAFETY: dropped once, here, and the field is never used again.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.state) };
         }
     }
 }
