@@ -302,6 +302,14 @@ impl<T> Connection<T> {
         (self.receiver, self.sender)
     }
 
+    /// The largest message (in bytes, encoded) this end sends and accepts:
+    /// [`DEFAULT_MAX_MESSAGE`] (1 GiB) unless set. Python has no such limit.
+    ///
+    /// [`DEFAULT_MAX_MESSAGE`]: crate::DEFAULT_MAX_MESSAGE
+    pub fn max_message(&self) -> usize {
+        self.sender.max_message()
+    }
+
     /// Sets the largest message this end sends and accepts (both directions): see
     /// [`Sender::set_max_message`] and [`Receiver::set_max_message`].
     pub fn set_max_message(&mut self, max: usize) {

@@ -38,13 +38,14 @@ const BIG_PIPE_SIZE: usize = 1 << 20;
 
 /// The reading half of a connection: frames from a pipe's read end.
 ///
-/// State beyond the pipe: `pending` holds the length of a frame whose header has been read and
-/// whose payload has not; `broken` is set once the stream is out of step.
+/// State beyond the pipe: `pending` is what is left to read of the payload of the frame whose
+/// header was read last; `broken` is set once the stream is out of step.
 pub(crate) struct Incoming {
     reader: BufReader<PipeReader>,
-    /// What is left to read of the payload of the frame whose header was read last, until
-    /// it is all read.
+    /// What is left to read of the current frame's payload; `None` between frames.
     pending: Option<usize>,
+    /// The current frame's payload length, for [`PipeError::Truncated`].
+    frame_len: usize,
     /// Set when bytes that are not frames were met: every later receive fails.
     broken: bool,
     /// Reused payload buffer. Its length is the largest payload read into it since it was
@@ -58,6 +59,7 @@ impl Incoming {
         Incoming {
             reader: BufReader::with_capacity(READ_BUFFER, reader),
             pending: None,
+            frame_len: 0,
             broken: false,
             scratch: Vec::new(),
             max: frame::DEFAULT_MAX_MESSAGE,
@@ -93,6 +95,7 @@ impl Incoming {
         match frame::read_header(&mut self.reader, self.max) {
             Ok(len) => {
                 self.pending = Some(len);
+                self.frame_len = len;
                 Ok(len)
             }
             // The end of the stream, at a frame boundary or inside a header: every later
@@ -134,7 +137,7 @@ impl Incoming {
     /// Reads the pending payload into `dest`, whose length must be the payload's.
     pub(crate) fn read_into(&mut self, dest: &mut [u8]) -> Result<(), PipeError> {
         debug_assert_eq!(self.pending, Some(dest.len()));
-        self.fill(dest, 0, dest.len())?;
+        self.fill(dest, 0)?;
         self.pending = None;
         Ok(())
     }
@@ -171,31 +174,37 @@ impl Incoming {
             let end = len.min(GROW_STEP.max(2 * got));
             if buf.len() < end {
                 if buf.is_empty() {
-                    // Zeroed pages straight from the allocator: no pass to clear them.
+                    // Zeroed memory from the allocator (calloc): for a large buffer, fresh
+                    // pages that the kernel has zeroed, with no pass to clear them.
                     *buf = vec![0; end];
                 } else {
                     buf.resize(end, 0);
                 }
             }
-            self.fill(&mut buf[..end], got, len)?;
+            self.fill(&mut buf[..end], got)?;
             got = end;
         }
         self.pending = None;
         Ok(())
     }
 
-    /// Reads `dest[from..]`, the part of a `len`-byte payload that starts at `from`.
+    /// Reads `dest[from..]`, where `dest` holds the pending payload from its start.
     ///
     /// `BufReader` hands out what it holds, then reads large requests straight from the pipe
     /// into `dest`: the payload is copied once, by the kernel.
-    fn fill(&mut self, dest: &mut [u8], from: usize, len: usize) -> Result<(), PipeError> {
+    fn fill(&mut self, dest: &mut [u8], from: usize) -> Result<(), PipeError> {
         let mut got = from;
         while got < dest.len() {
             match self.reader.read(&mut dest[got..]) {
                 Ok(0) => {
-                    // The end of the stream: later receives find it too (`Closed`).
+                    // The end of the stream: later receives find it too (`Closed`). What
+                    // arrived counts from the frame's start (a prefix may have been read).
+                    let before = self.frame_len - self.pending.unwrap_or(self.frame_len);
                     self.pending = None;
-                    return Err(PipeError::Truncated { expected: len, got });
+                    return Err(PipeError::Truncated {
+                        expected: self.frame_len,
+                        got: before + got,
+                    });
                 }
                 Ok(n) => got += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

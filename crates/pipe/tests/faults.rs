@@ -17,6 +17,8 @@ where
     T: serde::Serialize + serde::de::DeserializeOwned + 'static,
 {
     let (mut rx, mut tx) = pipe_oneway::<T>().expect("pipe");
+    let mut whole = Vec::new();
+    codec::encode(&message, &mut whole).expect("encode");
     let sender = Process::start("sender", move || -> Result<(), String> {
         fault::arm("pipe.send.partial", fault::Fault::Kill, 1);
         let sent = tx.send(&message);
@@ -25,7 +27,9 @@ where
     .expect("start");
     match rx.recv() {
         Err(PipeError::Truncated { expected, got }) => {
-            assert!(got > 0 && got < expected, "got {got} of {expected}");
+            assert_eq!(expected, whole.len());
+            // The first step: 1 MiB with the header.
+            assert_eq!(got, (1 << 20) - 4, "got {got} of {expected}");
         }
         Err(e) => panic!("expected Truncated, got {e}"),
         Ok(_) => panic!("expected Truncated, got a message"),
