@@ -138,6 +138,23 @@ impl<T> Receiver<T> {
     /// `buf.len() - offset` (the message is received, `buf` is untouched); otherwise as for
     /// [`recv_bytes`](Receiver::recv_bytes). After [`PipeError::Truncated`], `buf` holds
     /// what arrived of the message.
+    ///
+    /// ```
+    /// use pipe::PipeError;
+    ///
+    /// let (mut rx, mut tx) = pipe::pipe_oneway::<()>()?;
+    /// let mut buf = [0u8; 8];
+    /// tx.send_bytes(b"abc", 0, None)?;
+    /// assert_eq!(rx.recv_bytes_into(&mut buf, 5)?, 3);
+    /// assert_eq!(&buf, b"\0\0\0\0\0abc");
+    ///
+    /// tx.send_bytes(b"too long", 0, None)?;
+    /// match rx.recv_bytes_into(&mut buf, 5) {
+    ///     Err(PipeError::BufferTooShort(e)) => assert_eq!(e.into_message(), b"too long"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), PipeError>(())
+    /// ```
     pub fn recv_bytes_into(&mut self, buf: &mut [u8], offset: usize) -> Result<usize, PipeError> {
         let Some(room) = buf.len().checked_sub(offset) else {
             return Err(PipeError::OutOfRange {

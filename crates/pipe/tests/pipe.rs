@@ -99,47 +99,26 @@ const SIZES: [usize; 9] = [
     70 << 20,
 ];
 
-/// Sizes up to 3 MiB through an echoing child, with `make(size)` building the message; `None`
-/// ends the echo (the child holds a copy of the parent's end, inherited at the fork, so
-/// dropping it would not give the child end-of-file).
-fn echo_sizes_up_to_3_mib<T>(make: impl Fn(usize) -> T)
-where
-    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + 'static,
-{
-    let (mut parent, mut child) = pipe::<Option<T>>().expect("pipe");
-    let p = Process::start("big-echo", move || {
-        while let Some(v) = child.recv().expect("recv") {
-            child.send(&Some(v)).expect("send");
-        }
-    })
-    .expect("start");
-    for size in SIZES.into_iter().filter(|&s| s <= 3 << 20) {
-        let message = Some(make(size));
-        parent.send(&message).expect("send");
-        let back = parent.recv().expect("recv");
-        assert!(back == message, "the message of about {size} bytes changed");
-    }
-    parent.send(&None).expect("stop");
-    assert_eq!(p.join().expect("join"), 0);
-}
-
-/// Every size through an echoing child, `T` itself (not wrapped in `Option`): the types that
-/// travel as their own bytes, or as raw numbers.
-fn echo_every_size_bare<T>(make: impl Fn(usize) -> T)
+/// The sizes up to `up_to` through an echoing child, with `make(size)` building the message
+/// of about `size` bytes.
+fn echo_sizes<T>(up_to: usize, make: impl Fn(usize) -> T)
 where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + 'static,
 {
+    let sizes = || SIZES.into_iter().filter(move |&s| s <= up_to);
     let (mut parent, mut child) = pipe::<T>().expect("pipe");
+    // The child inherits a copy of the parent's end at the fork, so dropping it would not give
+    // the child end-of-file: a message on another pipe ends the echo.
     let (mut stop_rx, mut stop_tx) = pipe_oneway::<()>().expect("pipe");
     let p = Process::start("big-echo", move || {
-        for _ in SIZES {
+        for _ in sizes() {
             let v = child.recv().expect("recv");
             child.send(&v).expect("send");
         }
         stop_rx.recv().expect("stop");
     })
     .expect("start");
-    for size in SIZES {
+    for size in sizes() {
         let message = make(size);
         parent.send(&message).expect("send");
         assert!(
@@ -151,22 +130,26 @@ where
     assert_eq!(p.join().expect("join"), 0);
 }
 
+/// `size` bytes of a pattern that repeats every 251 bytes (so not at any power of two).
 fn bytes(size: usize) -> Vec<u8> {
     let pattern: Vec<u8> = (0..=250).collect();
-    pattern.into_iter().cycle().take(size).collect()
+    let mut bytes = pattern.repeat(size / pattern.len() + 1);
+    bytes.truncate(size);
+    bytes
 }
 
 fn messages_of_every_size_round_trip_intact() {
-    echo_every_size_bare(bytes);
-    echo_every_size_bare(|size| {
+    // Written from where they lie, read straight into the value.
+    echo_sizes(usize::MAX, bytes);
+    echo_sizes(20 << 20, |size| "a管\n\"".repeat(size / 6));
+    // Encoded into a buffer and decoded out of one: the codec's raw numbers, and postcard.
+    echo_sizes(20 << 20, |size| {
         (0..size / 8)
             .map(|i| i as f64 * 0.25 - 3.0)
             .collect::<Vec<f64>>()
     });
-    echo_every_size_bare(|size| "a管\n\"".repeat(size / 6));
-    echo_sizes_up_to_3_mib(bytes);
-    // A postcard-encoded structure: the general path.
-    echo_sizes_up_to_3_mib(|size| {
+    echo_sizes(2 << 20, |size| Some(bytes(size)));
+    echo_sizes(2 << 20, |size| {
         (0..size / 16)
             .map(|i| (i as u32, format!("{i:x}")))
             .collect::<BTreeMap<u32, String>>()
