@@ -21,10 +21,6 @@ use crate::PipeError;
 /// a payload is copied through it only for the part that came with its header.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// A payload longer than this is not given all its memory at once: it grows as its bytes
-/// arrive, so a peer that announces a large message and sends little costs little.
-const GROW_STEP: usize = 64 << 20;
-
 /// The reusable buffers of both ends always keep up to this much memory between messages.
 /// A larger buffer is kept only while the messages that use it need at least a quarter of it
 /// (see [`keep`]).
@@ -134,19 +130,18 @@ impl Incoming {
         Ok(true)
     }
 
-    /// Reads the pending payload into `dest`, whose length must be the payload's.
+    /// Reads the pending payload into `dest`, whose length must be the payload's: what was
+    /// read ahead first, then straight from the pipe.
     pub(crate) fn read_into(&mut self, dest: &mut [u8]) -> Result<(), PipeError> {
         debug_assert_eq!(self.pending, Some(dest.len()));
-        self.fill(dest, 0)?;
-        self.pending = None;
-        Ok(())
+        let read = read_exactly(&mut self.reader, dest);
+        self.end_payload(read)
     }
 
     /// Reads the pending payload into a new vector.
     pub(crate) fn read_vec(&mut self, len: usize) -> Result<Vec<u8>, PipeError> {
-        debug_assert_eq!(self.pending, Some(len));
         let mut payload = Vec::new();
-        self.read_growing(&mut payload, len)?;
+        self.read_payload(len, &mut payload)?;
         Ok(payload)
     }
 
@@ -157,70 +152,67 @@ impl Incoming {
         use_payload: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, PipeError> {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let read = self.read_growing(&mut scratch, len);
-        let result = read.map(|()| use_payload(&scratch[..len]));
-        if keep(scratch.len(), len) {
+        let result = self
+            .read_payload(len, &mut scratch)
+            .map(|()| use_payload(&scratch));
+        if keep(scratch.capacity(), len) {
             self.scratch = scratch;
         }
         result
     }
 
-    /// Reads the pending payload of `len` bytes into `buf[..len]`, lengthening `buf` (with
-    /// zeros) no faster than the bytes arrive once past [`GROW_STEP`]: at most twice what has
-    /// arrived, and never past `len`, itself within the limit.
-    fn read_growing(&mut self, buf: &mut Vec<u8>, len: usize) -> Result<(), PipeError> {
-        let mut got = 0;
-        while got < len {
-            let end = len.min(GROW_STEP.max(2 * got));
-            if buf.len() < end {
-                if buf.is_empty() {
-                    // Zeroed memory from the allocator (calloc): for a large buffer, fresh
-                    // pages that the kernel has zeroed, with no pass to clear them.
-                    *buf = vec![0; end];
-                } else {
-                    buf.resize(end, 0);
-                }
-            }
-            self.fill(&mut buf[..end], got)?;
-            got = end;
-        }
-        self.pending = None;
-        Ok(())
+    /// Reads the pending payload of `len` bytes into `payload`, replacing what it held, with
+    /// [`frame::read_payload`]: what was read ahead first, then straight from the pipe into
+    /// the vector's spare room, with no pass to clear that memory first. The vector grows
+    /// no faster than the bytes arrive past 64 MiB.
+    fn read_payload(&mut self, len: usize, payload: &mut Vec<u8>) -> Result<(), PipeError> {
+        debug_assert_eq!(self.pending, Some(len));
+        let read = frame::read_payload(&mut self.reader, len, payload);
+        self.end_payload(read)
     }
 
-    /// Reads `dest[from..]`, where `dest` holds the pending payload from its start.
-    ///
-    /// `BufReader` hands out what it holds, then reads large requests straight from the pipe
-    /// into `dest`: the payload is copied once, by the kernel.
-    fn fill(&mut self, dest: &mut [u8], from: usize) -> Result<(), PipeError> {
-        let mut got = from;
-        while got < dest.len() {
-            match self.reader.read(&mut dest[got..]) {
-                Ok(0) => {
-                    // The end of the stream: later receives find it too (`Closed`). What
-                    // arrived counts from the frame's start (a prefix may have been read).
-                    let before = self.frame_len - self.pending.unwrap_or(self.frame_len);
-                    self.pending = None;
-                    return Err(PipeError::Truncated {
-                        expected: self.frame_len,
-                        got: before + got,
-                    });
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    self.broken = true;
-                    return Err(PipeError::Io(e));
-                }
+    /// Ends the read of the pending payload. The end of the stream inside it is `Truncated`,
+    /// counted from the frame's start (a prefix may have been read before), and later
+    /// receives find the end too (`Closed`); an I/O error leaves the stream out of step.
+    fn end_payload(&mut self, read: Result<(), FrameError>) -> Result<(), PipeError> {
+        let left = self.pending.take().unwrap_or(0);
+        match read {
+            Ok(()) => Ok(()),
+            Err(FrameError::Truncated { got, .. }) => Err(PipeError::Truncated {
+                expected: self.frame_len,
+                got: self.frame_len - left + got,
+            }),
+            Err(e) => {
+                self.broken = true;
+                Err(e.into())
             }
         }
-        Ok(())
     }
 
     /// How many bytes are buffered (for the `Debug` output).
     pub(crate) fn buffered(&self) -> usize {
         self.reader.buffer().len()
     }
+}
+
+/// Fills `dest` from `reader`; the end of the stream before it is full is
+/// [`FrameError::Truncated`].
+fn read_exactly<R: Read>(reader: &mut R, dest: &mut [u8]) -> Result<(), FrameError> {
+    let mut got = 0;
+    while got < dest.len() {
+        match reader.read(&mut dest[got..]) {
+            Ok(0) => {
+                return Err(FrameError::Truncated {
+                    expected: dest.len(),
+                    got,
+                });
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    Ok(())
 }
 
 /// The writing half of a connection: frames to a pipe's write end.
@@ -461,12 +453,18 @@ mod tests {
         let mut incoming = Incoming::new(r);
         assert_eq!(incoming.next_len().expect("header"), 1 << 30);
         let mut buf = Vec::new();
-        let err = incoming.read_growing(&mut buf, 1 << 30);
+        let err = incoming.read_payload(1 << 30, &mut buf);
         assert!(
-            matches!(err, Err(PipeError::Truncated { got: 3, .. })),
+            matches!(
+                err,
+                Err(PipeError::Truncated {
+                    expected: 0x4000_0000,
+                    got: 3
+                })
+            ),
             "{err:?}"
         );
-        assert!(buf.len() <= GROW_STEP);
+        assert!(buf.capacity() <= 64 << 20, "{}", buf.capacity());
         assert!(matches!(incoming.next_len(), Err(PipeError::Closed)));
     }
 }
