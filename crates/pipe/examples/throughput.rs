@@ -177,7 +177,7 @@ fn main() -> anyhow::Result<()> {
     for (mode, name) in [(Mode::Echo, "echo"), (Mode::Stream, "stream")] {
         println!("\n{name}: MB/s, best of {reps}");
         println!(
-            "{:>8} {:>9} {:>9} {:>10} | {:>11} {:>17} | {:>14} {:>16}",
+            "{:>8} {:>9} {:>9} {:>10} | {:>11} {:>17} | {:>12} {:>13} {:>16}",
             "size",
             "Vec<u8>",
             "Vec<f64>",
@@ -185,6 +185,7 @@ fn main() -> anyhow::Result<()> {
             "Python send",
             "Python send_bytes",
             "Vec<u8>/send",
+            "Vec<f64>/send",
             "bytes/send_bytes"
         );
         for &(size, count) in &sizes {
@@ -209,8 +210,9 @@ fn main() -> anyhow::Result<()> {
             } else {
                 let [send, send_bytes] = best_of(&py_runs);
                 println!(
-                    "{line} | {send:>11.0} {send_bytes:>17.0} | {:>13.2}x {:>15.2}x",
+                    "{line} | {send:>11.0} {send_bytes:>17.0} | {:>11.2}x {:>12.2}x {:>15.2}x",
                     bytes / send,
+                    floats / send,
                     raw_bytes / send_bytes
                 );
             }

@@ -208,15 +208,11 @@ impl<T: DeserializeOwned + 'static> Receiver<T> {
     /// bytes that are not frames, and [`PipeError::Broken`] after those.
     pub fn recv(&mut self) -> Result<T, PipeError> {
         let len = self.incoming.next_len()?;
-        // A `Vec<u8>` or `String` is read straight into the value returned (see `raw`).
+        // Bytes, a `String` or numbers: read straight into the value returned (see `raw`).
         if let Some(prefix) = raw::prefix::<T>()
             && self.incoming.skip_prefix(prefix)?
         {
-            let body = self.incoming.read_vec(len - prefix.len())?;
-            // Bytes that are not a `T` (a `String` that is not UTF-8): the codec says why.
-            return raw::from_bytes(body).or_else(|body| {
-                codec::decode::<T>(&[prefix, &body].concat()).map_err(PipeError::Decode)
-            });
+            return raw::read_body(&mut self.incoming, prefix, len - prefix.len());
         }
         self.incoming
             .with_payload(len, codec::decode::<T>)?
@@ -294,7 +290,7 @@ impl<T: Serialize + 'static> Sender<T> {
     /// [limit](Sender::set_max_message), nothing sent; [`PipeError::Encode`] if `T`'s
     /// `Serialize` fails, nothing sent.
     pub fn send(&mut self, message: &T) -> Result<(), PipeError> {
-        // A `Vec<u8>` or `String` goes out from where it lies (see `raw`).
+        // Bytes, a `String` or numbers go out from where they lie (see `raw`).
         if let (Some(prefix), Some(bytes)) = (raw::prefix::<T>(), raw::as_bytes(message)) {
             return self.outgoing.send_payload(prefix, bytes);
         }

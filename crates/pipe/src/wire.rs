@@ -12,6 +12,7 @@ use std::io::{self, BufRead, BufReader, IoSlice, PipeReader, PipeWriter, Read, W
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::OnceLock;
 
+use bytemuck::Pod;
 use ipc_common::frame::{self, FrameError, MAX_HEADER};
 use nix::fcntl::{FcntlArg, fcntl};
 
@@ -20,6 +21,11 @@ use crate::PipeError;
 /// The read buffer of an [`Incoming`]: small messages are read many at a time through it;
 /// a payload is copied through it only for the part that came with its header.
 const READ_BUFFER: usize = 16 * 1024;
+
+/// A vector of numbers read from a peer is not given all its memory at once past this size:
+/// it grows as its bytes arrive, so a peer that announces a large message and sends little
+/// costs little ([`frame::read_payload`] does the same for bytes).
+const GROW_STEP: usize = 64 << 20;
 
 /// The reusable buffers of both ends always keep up to this much memory between messages.
 /// A larger buffer is kept only while the messages that use it need at least a quarter of it
@@ -143,6 +149,42 @@ impl Incoming {
         let mut payload = Vec::new();
         self.read_payload(len, &mut payload)?;
         Ok(payload)
+    }
+
+    /// Reads the pending payload, `len` bytes of whole items, straight into a new vector of
+    /// numbers. The vector grows no faster than the bytes arrive past [`GROW_STEP`].
+    pub(crate) fn read_numbers<N: Pod>(&mut self, len: usize) -> Result<Vec<N>, PipeError> {
+        debug_assert_eq!(self.pending, Some(len));
+        let size = size_of::<N>();
+        let mut items = Vec::new();
+        let mut got = 0;
+        let read = loop {
+            if got == len {
+                break Ok(());
+            }
+            // Whole items: `GROW_STEP`, `got` and `len` are multiples of `size`.
+            let end = len.min(GROW_STEP.max(2 * got));
+            if items.is_empty() {
+                // Zeroed memory from the allocator: for a large vector, fresh pages that
+                // the kernel has zeroed, with no pass to clear them.
+                items = vec![N::zeroed(); end / size];
+            } else {
+                items.resize(end / size, N::zeroed());
+            }
+            let dest = &mut bytemuck::cast_slice_mut::<N, u8>(&mut items)[got..end];
+            match read_exactly(&mut self.reader, dest) {
+                Ok(()) => got = end,
+                Err(FrameError::Truncated { got: more, .. }) => {
+                    break Err(FrameError::Truncated {
+                        expected: len,
+                        got: got + more,
+                    });
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        self.end_payload(read)?;
+        Ok(items)
     }
 
     /// Reads the pending payload into the reused buffer and hands it to `use_payload`.
