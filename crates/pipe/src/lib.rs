@@ -60,10 +60,10 @@
 //! default (pipe buffers count against a per-user quota). A `Vec<u8>`, a `String` or a vector
 //! of plain numbers (`Vec<f64>`, `Vec<i32>`, ...) is written from where it lies and read
 //! straight into the value returned; other types are encoded into, and decoded out of, a
-//! buffer that each end reuses. A reused buffer keeps up to
-//! 1 MiB between messages, more only while the messages need at least a quarter of it: a stream
-//! of large messages does not pay a page fault per 4 KiB of each, and a smaller message frees
-//! the memory (an end that goes quiet after a large message keeps it until its next message).
+//! buffer that each end reuses. A reused buffer keeps up to 1 MiB between messages, more only
+//! while the messages need at least a quarter of it: a stream of large messages does not pay a
+//! page fault per 4 KiB of each, and a smaller message frees the memory (an end that goes quiet
+//! after a large message keeps it until its next message).
 //! `cargo run --release -p pipe --example throughput` compares the speed with Python's.
 //!
 //! # Ending
