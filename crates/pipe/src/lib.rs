@@ -104,6 +104,11 @@
 //! small messages. Larger ones need a lock around `send`, as in Python. As in Python, two
 //! processes that both send more than the pipe's buffer holds before either receives will block
 //! each other.
+//!
+//! Receiving ends are not to be shared: a [`Receiver`] reads ahead, so the messages it has
+//! buffered are its own (in Python too, two processes reading one end at once corrupt each
+//! other's messages). A child forked while the parent holds a receiving end gets a copy of its
+//! buffer as well; let only one of them use it.
 
 use std::io;
 

@@ -347,7 +347,10 @@ impl Outgoing {
     /// (a user over their pipe-memory quota) only costs speed, so it is not an error; the
     /// size is then not asked for again.
     fn grow_pipe(&mut self, frame_len: usize) {
-        let want = frame_len.next_power_of_two().min(max_pipe_size());
+        let want = frame_len
+            .checked_next_power_of_two()
+            .unwrap_or(usize::MAX)
+            .min(max_pipe_size());
         if want <= self.pipe_size {
             return;
         }
