@@ -44,6 +44,39 @@ fn sender_killed_mid_message_gives_truncated() {
     killed_in_the_middle("管".repeat(1 << 20)); // a String, from where it lies
 }
 
+/// A sender stopped (SIGSTOP) after the first step of a large message: the receiver's `poll`
+/// sees the first bytes, its timeout holds, and once the sender is continued the message
+/// arrives whole.
+fn sender_stopped_mid_message_then_continued() {
+    let (mut rx, mut tx) = pipe_oneway::<Vec<f64>>().expect("pipe");
+    let message: Vec<f64> = (0..1 << 20).map(|i| f64::from(i) * 0.5).collect();
+    let sent = message.clone();
+    let sender = Process::start("sender", move || {
+        fault::arm("pipe.send.partial", fault::Fault::Stop, 1);
+        tx.send(&sent)
+    })
+    .expect("start");
+    assert!(fault::wait_stopped(sender.pid(), Duration::from_secs(60)));
+    assert!(
+        rx.poll(Duration::from_secs(60)).expect("poll"),
+        "the first step is there"
+    );
+    let start = Instant::now();
+    assert!(
+        pipe::wait(&[&sender.exit_fd()], Duration::from_millis(200))
+            .expect("wait")
+            .is_empty(),
+        "still stopped"
+    );
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    sender.signal(Signal::SIGCONT).expect("continue");
+    assert!(
+        rx.recv().expect("recv") == message,
+        "the message arrived whole"
+    );
+    assert_eq!(sender.join().expect("join"), 0);
+}
+
 /// What a receiver makes of `bytes` written raw by a child, which then exits.
 fn receive_raw(bytes: &'static [u8]) -> (Result<String, PipeError>, Receiver<String>) {
     let (reader, mut raw) = std::io::pipe().expect("pipe");
@@ -262,6 +295,10 @@ fn main() {
         (
             "sender_killed_mid_message_gives_truncated",
             sender_killed_mid_message_gives_truncated,
+        ),
+        (
+            "sender_stopped_mid_message_then_continued",
+            sender_stopped_mid_message_then_continued,
         ),
         ("corrupt_frames_rejected", corrupt_frames_rejected),
         (
