@@ -326,7 +326,7 @@ impl Outgoing {
     /// A frame of at most `PIPE_BUF` (4096) bytes goes out in one system call, so the kernel
     /// writes it atomically: processes sharing one end may send such frames without a lock.
     /// A larger one goes out in steps of at most [`BIG_PIPE_SIZE`], straight from its parts
-    /// (`writev`, no copy), after the pipe's buffer is grown to hold it.
+    /// (`writev`, no copy), after the pipe's buffer is grown towards its size.
     fn write_frame(&mut self, parts: &[&[u8]]) -> Result<(), PipeError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total > self.pipe_size {
