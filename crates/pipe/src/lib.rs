@@ -1,17 +1,70 @@
-//! Python's `multiprocessing.Pipe()` in Rust: two connected, duplex [`Connection`]s that carry
-//! serde messages between processes.
+//! Python's `multiprocessing.Pipe()` in Rust: connected ends that carry messages of any size
+//! between processes, in Python's wire format.
 //!
 //! [`pipe`] makes two OS pipes, one per direction (a pipe round trip is cheaper than a socket
-//! pair's on Linux), and gives each end the read side of one and the write side of the other.
-//! Start a child with [`Process::start`](ipc_common::Process::start), move one end into it, and
-//! keep the other.
+//! pair's on Linux), and gives each [`Connection`] the read side of one and the write side of
+//! the other. [`pipe_oneway`] makes one pipe and gives its two sides distinct types, a
+//! [`Receiver`] and a [`Sender`]. Start a child with
+//! [`Process::start`](ipc_common::Process::start), move one end into it, and keep the other.
+//!
+//! # Python and Rust side by side
+//!
+//! | Python (`multiprocessing`)               | Rust (`pipe`)                                             |
+//! |------------------------------------------|-----------------------------------------------------------|
+//! | `a, b = Pipe()`                          | `let (a, b) = pipe::pipe::<T>()?` ([`Connection`]s)       |
+//! | `r, w = Pipe(duplex=False)`              | `let (r, w) = pipe::pipe_oneway::<T>()?` ([`Receiver`], [`Sender`]) |
+//! | `conn.send(obj)`                         | `conn.send(&value)?`                                      |
+//! | `conn.recv()`                            | `conn.recv()?`                                            |
+//! | `conn.send_bytes(buf, offset, size)`     | `conn.send_bytes(&buf, offset, Some(size))?` (`None`: to the end) |
+//! | `conn.recv_bytes(maxlength)`             | `conn.recv_bytes(Some(maxlength))?` (`None`: no maxlength) |
+//! | `conn.recv_bytes_into(buf, offset)`      | `conn.recv_bytes_into(&mut buf, offset)?`                 |
+//! | `conn.poll()`, `poll(t)`, `poll(None)`   | `conn.poll(Duration::ZERO)?`, `poll(t)?`, `poll(Duration::MAX)?` |
+//! | `connection.wait([a, p.sentinel], t)`    | `pipe::wait(&[&a, &p.exit_fd()], t)?` (positions of the ready ones) |
+//! | `conn.close()`, `with conn:`             | `conn.close()`, or dropping it                            |
+//! | `conn.fileno()`                          | [`Connection::read_fd`], [`Connection::write_fd`]         |
+//! | `conn.readable`, `conn.writable`         | the type: [`Receiver`] only receives, [`Sender`] only sends, [`Connection`] does both; the wrong call does not compile |
+//! | `conn.closed`                            | none: `close` consumes the end, so a closed end cannot be used |
+//! | `EOFError`                               | [`PipeError::Closed`], or [`PipeError::Truncated`] inside a message |
+//! | `BrokenPipeError` on `send`              | [`PipeError::Closed`]                                     |
+//! | `BufferTooShort(message)`                | [`PipeError::BufferTooShort`], holding the message        |
+//! | `OSError("bad message length")`          | [`PipeError::TooLong`]: the message stays first in line, the connection open |
+//! | `ValueError` for `offset`/`size`         | [`PipeError::OutOfRange`]                                 |
+//! | `pickle.UnpicklingError`                 | [`PipeError::Decode`]                                     |
 //!
 //! # Wire format
 //!
-//! A message is one *frame*: a 4-byte big-endian length (as Python's `Connection` writes it)
-//! followed by the message's JSON. A frame is built in memory and written with one `write`
-//! call, and reads are buffered. The [`frame`] module holds these two functions for other
-//! crates that frame messages on other byte streams (the manager's Unix sockets).
+//! A message is one *frame*, exactly as Python's `Connection` writes one: a 4-byte big-endian
+//! signed length, or `-1` and an 8-byte length for more than `0x7fff_ffff` bytes, then the
+//! payload (see [`ipc_common::frame`]). So [`Sender::send_bytes`] and
+//! [`Receiver::recv_bytes`] talk to Python's `send_bytes` and `recv_bytes` directly, across a
+//! pipe shared with a Python process. Typed messages ([`Connection::send`]) carry the
+//! [`ipc_common::codec`] encoding of the value (postcard, with `Vec<u8>`, `String` and vectors
+//! of numbers as their raw bytes) where Python carries a pickle.
+//!
+//! # Any size
+//!
+//! Every message that fits in memory travels, up to a limit per end: [`DEFAULT_MAX_MESSAGE`]
+//! (1 GiB) unless [`Connection::set_max_message`] changes it. A message over the limit is
+//! refused whole by its sender ([`PipeError::TooLarge`] names both sizes). A receiver never
+//! allocates more than the limit for a length a corrupt or hostile peer announces, and past
+//! 64 MiB its memory grows only as the bytes arrive. A sender killed in the middle of a
+//! message gives the receiver [`PipeError::Truncated`], never part of the message.
+//!
+//! # Speed
+//!
+//! Small messages are read many at a time through a 16 KiB buffer; a large payload is read from
+//! the pipe straight into its destination and written straight from where it lies, in steps
+//! of up to 1 MiB. Before it sends a frame larger than its pipe's buffer (64 KiB), an end grows
+//! that buffer with `F_SETPIPE_SZ`, up to 1 MiB or the system's
+//! `/proc/sys/fs/pipe-max-size`, so connections that carry only small messages keep the
+//! default (pipe buffers count against a per-user quota). A `Vec<u8>`, a `String` or a vector
+//! of plain numbers (`Vec<f64>`, `Vec<i32>`, ...) is written from where it lies and read
+//! straight into the value returned; other types are encoded into, and decoded out of, a
+//! buffer that each end reuses. A reused buffer keeps up to 1 MiB between messages, more only
+//! while the messages need at least a quarter of it: a stream of large messages does not pay a
+//! page fault per 4 KiB of each, and a smaller message frees the memory (an end that goes quiet
+//! after a large message keeps it until its next message).
+//! `cargo run --release -p pipe --example throughput` compares the speed with Python's.
 //!
 //! # Ending
 //!
@@ -19,7 +72,8 @@
 //! `fork`, a child gets copies of all the parent's file descriptors, so each process must close
 //! the ends it does not use; in Rust that is what moving a [`Connection`] into the child's
 //! closure does for the parent (see the demo). [`Connection::recv`] on a connection whose peer
-//! is gone returns [`PipeError::Closed`], never hangs.
+//! is gone returns [`PipeError::Closed`], never hangs, and [`Connection::send`] to it returns
+//! [`PipeError::Closed`] too, never dies of `SIGPIPE` (see [`ipc_common::sigpipe`]).
 //!
 //! A child also inherits a copy of every connection that exists when it is forked, the
 //! parent's own end included, and such a copy keeps that direction open as long as the child
@@ -42,86 +96,32 @@
 //! assert!(matches!(parent_conn.recv(), Err(pipe::PipeError::Closed)));
 //! # Ok(()) }
 //! ```
+//!
+//! # Sharing an end
+//!
+//! Frames of at most 4096 bytes (`PIPE_BUF`), header included, are written with one system
+//! call, which the kernel makes atomic: several processes may share one end for sending such
+//! small messages. Larger ones need a lock around `send`, as in Python. As in Python, two
+//! processes that both send more than the pipe's buffer holds before either receives will block
+//! each other.
+//!
+//! Receiving ends are not to be shared: a [`Receiver`] reads ahead, so the messages it has
+//! buffered are its own (in Python too, two processes reading one end at once corrupt each
+//! other's messages). A child forked while the parent holds a receiving end gets a copy of its
+//! buffer as well; let only one of them use it.
 
-use std::fmt;
-use std::io::{self, BufReader, PipeReader, PipeWriter, Write};
-use std::marker::PhantomData;
-use std::os::fd::AsFd;
-use std::time::Duration;
+use std::io;
 
-use nix::errno::Errno;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+mod connection;
+mod error;
+mod raw;
+mod wait;
+mod wire;
 
-pub mod frame;
-
-/// The largest message [`Connection`] accepts by default: 64 MiB of JSON. A length prefix
-/// above the limit is taken for corruption and rejected before anything is allocated.
-pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
-
-/// Why sending or receiving a message failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PipeError {
-    /// The other end is closed (every copy of it): there is nothing more to receive, or
-    /// nobody left to read what is sent. Python raises `EOFError` or `BrokenPipeError`.
-    #[error("the other end of the connection is closed")]
-    Closed,
-    /// The stream ended in the middle of a frame: the sender died while writing, or the bytes
-    /// were not a frame.
-    #[error("truncated message: expected {expected} bytes, got {got} before end-of-file")]
-    Truncated {
-        /// How many bytes the frame announced (or 4, for a partial length prefix).
-        expected: usize,
-        /// How many arrived.
-        got: usize,
-    },
-    /// A frame's length is above the limit: corrupt data, or a message too large to send.
-    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
-    TooLarge {
-        /// The announced or attempted length.
-        len: usize,
-        /// The connection's limit.
-        max: usize,
-    },
-    /// The message could not be encoded as JSON.
-    #[error("cannot encode message: {0}")]
-    Encode(#[source] serde_json::Error),
-    /// The frame's bytes are not the JSON of the expected type.
-    #[error("cannot decode message: {0}")]
-    Decode(#[source] serde_json::Error),
-    /// Another I/O error.
-    #[error("pipe I/O failed: {0}")]
-    Io(#[from] io::Error),
-}
-
-/// One end of a [`pipe`]: sends and receives messages of type `T` (Python's `Connection`).
-///
-/// After an error other than [`PipeError::Encode`] the byte stream may be out of step: drop
-/// the connection.
-///
-/// Frames of at most 4096 bytes (`PIPE_BUF`) are written atomically, so several processes may
-/// share one end for sending such small messages; larger ones need a lock around `send`, as in
-/// Python. As in Python, two processes that both send large messages (over the pipe's 64 KiB
-/// buffer) before either receives will block each other.
-///
-/// # Example
-///
-/// ```
-/// let (mut a, mut b) = pipe::pipe::<(u32, String)>()?;
-/// a.send(&(1, "ping".into()))?;
-/// assert_eq!(b.recv()?, (1, "ping".to_string()));
-/// b.send(&(2, "pong".into()))?;
-/// assert_eq!(a.recv()?.1, "pong");
-/// # Ok::<(), pipe::PipeError>(())
-/// ```
-pub struct Connection<T> {
-    reader: BufReader<PipeReader>,
-    writer: PipeWriter,
-    frame: Vec<u8>,
-    max: usize,
-    _message: PhantomData<fn(T) -> T>,
-}
+pub use connection::{Connection, Receiver, Sender};
+pub use error::{BufferTooShort, PipeError};
+pub use ipc_common::frame::DEFAULT_MAX_MESSAGE;
+pub use wait::{Waitable, wait};
 
 /// Makes a connected pair of duplex [`Connection`]s (Python's `multiprocessing.Pipe()`):
 /// what one end sends, the other receives.
@@ -138,96 +138,22 @@ pub fn pipe<T>() -> io::Result<(Connection<T>, Connection<T>)> {
     ))
 }
 
-impl<T> Connection<T> {
-    /// Makes a connection from a pipe to read from and a pipe to write to, for example ends
-    /// inherited from a parent. [`pipe`] is the usual way to get one.
-    pub fn new(reader: PipeReader, writer: PipeWriter) -> Self {
-        Connection {
-            reader: BufReader::with_capacity(64 * 1024, reader),
-            writer,
-            frame: Vec::with_capacity(256),
-            max: DEFAULT_MAX_MESSAGE,
-            _message: PhantomData,
-        }
-    }
-
-    /// Sets the largest message (in bytes of JSON) this end sends or accepts;
-    /// [`DEFAULT_MAX_MESSAGE`] by default.
-    pub fn set_max_message(&mut self, max: usize) {
-        self.max = max;
-    }
-
-    /// Whether a message (or end-of-file) can be received within `timeout`, without blocking
-    /// longer (Python's `poll(timeout)`).
-    ///
-    /// # Errors
-    ///
-    /// Fails only if `poll` itself fails.
-    pub fn poll(&self, timeout: Duration) -> Result<bool, PipeError> {
-        if !self.reader.buffer().is_empty() {
-            return Ok(true);
-        }
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        let mut fds = [PollFd::new(
-            self.reader.get_ref().as_fd(),
-            PollFlags::POLLIN,
-        )];
-        match poll(
-            &mut fds,
-            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        ) {
-            Ok(n) => Ok(n > 0),
-            Err(Errno::EINTR) => Ok(false),
-            Err(e) => Err(PipeError::Io(e.into())),
-        }
-    }
-
-    /// Closes this end (Python's `close()`); the same as dropping it.
-    pub fn close(self) {}
-}
-
-impl<T: Serialize + DeserializeOwned> Connection<T> {
-    /// Sends one message: its frame goes out with a single `write` call.
-    ///
-    /// # Errors
-    ///
-    /// [`PipeError::Closed`] if no process holds the other end any more, whatever `SIGPIPE`'s
-    /// action (see [`ipc_common::sigpipe`] if your program changes it),
-    /// [`PipeError::TooLarge`] above the [limit](Connection::set_max_message),
-    /// [`PipeError::Encode`] if `T`'s `Serialize` fails.
-    pub fn send(&mut self, message: &T) -> Result<(), PipeError> {
-        frame::begin(&mut self.frame);
-        serde_json::to_writer(&mut self.frame, message).map_err(PipeError::Encode)?;
-        frame::finish(&mut self.frame, self.max)?;
-        // Without SIGPIPE: a reader that is gone (a killed child) must be `Closed`, not the
-        // death of this process, even where SIGPIPE's default action is restored.
-        ipc_common::sigpipe::without_sigpipe(|| self.writer.write_all(&self.frame)).map_err(|e| {
-            match e.kind() {
-                io::ErrorKind::BrokenPipe => PipeError::Closed,
-                _ => PipeError::Io(e),
-            }
-        })
-    }
-
-    /// Receives the next message, waiting for it (Python's `recv()`).
-    ///
-    /// # Errors
-    ///
-    /// [`PipeError::Closed`] once every copy of the other end is closed and all messages
-    /// have been received; [`PipeError::Truncated`], [`PipeError::TooLarge`] or
-    /// [`PipeError::Decode`] for bytes that are not a valid frame of a `T`.
-    pub fn recv(&mut self) -> Result<T, PipeError> {
-        frame::read(&mut self.reader, &mut self.frame, self.max)?;
-        serde_json::from_slice(&self.frame).map_err(PipeError::Decode)
-    }
-}
-
-impl<T> fmt::Debug for Connection<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("reader", self.reader.get_ref())
-            .field("writer", &self.writer)
-            .field("max", &self.max)
-            .finish_non_exhaustive()
-    }
+/// Makes a one-way pipe (Python's `multiprocessing.Pipe(duplex=False)`): the [`Receiver`]
+/// receives what the [`Sender`] sends. As in Python, the receiving end comes first.
+///
+/// ```
+/// let (mut rx, mut tx) = pipe::pipe_oneway::<u64>()?;
+/// tx.send(&7)?;
+/// drop(tx);
+/// assert_eq!(rx.recv()?, 7);
+/// assert!(matches!(rx.recv(), Err(pipe::PipeError::Closed)));
+/// # Ok::<(), pipe::PipeError>(())
+/// ```
+///
+/// # Errors
+///
+/// Fails if the process is out of file descriptors.
+pub fn pipe_oneway<T>() -> io::Result<(Receiver<T>, Sender<T>)> {
+    let (reader, writer) = io::pipe()?;
+    Ok((Receiver::new(reader), Sender::new(writer)))
 }

@@ -1,12 +1,12 @@
-//! Pipe: messages both ways across real processes, order, end-of-file, large messages and
-//! corrupt frames. Each test forks, so this is a `harness = false` program (see
-//! `ipc_common::testing`).
+//! Pipe: messages both ways across real processes, order, end-of-file, messages of every size,
+//! ends shared by several senders, and a dead peer on `send`. Each test forks, so this is a
+//! `harness = false` program (see `ipc_common::testing`).
 
-use std::io::Write;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use ipc_common::Process;
-use pipe::{Connection, PipeError, pipe};
+use pipe::{PipeError, pipe, pipe_oneway};
 
 fn both_directions_across_processes() {
     let (mut parent, mut child) = pipe::<(u32, String)>().expect("pipe");
@@ -75,119 +75,170 @@ fn eof_when_peer_exited() {
     .expect("start");
     assert_eq!(parent.recv().expect("recv"), "last words");
     assert!(matches!(parent.recv(), Err(PipeError::Closed)));
+    assert!(matches!(parent.recv(), Err(PipeError::Closed)));
     assert_eq!(p.join().expect("join"), 0);
-    // Sending to nobody is an error too (EPIPE; SIGPIPE is ignored by Rust programs).
+    // Sending to nobody is an error too.
     assert!(matches!(
         parent.send(&"hello?".into()),
         Err(PipeError::Closed)
     ));
 }
 
-fn large_messages_round_trip_intact() {
-    // `None` ends the echo loop: the child also holds a copy of `parent` (inherited at the
-    // fork), so dropping the parent's would not give the child end-of-file.
-    let (mut parent, mut child) = pipe::<Option<Vec<u64>>>().expect("pipe");
+/// Sizes around the interesting edges: empty, the pipe's default 64 KiB buffer (whole frames
+/// just below, at and above it), the 1 MiB write step, and past the 64 MiB a receiver
+/// reserves at once (so the payload grows as it arrives).
+const SIZES: [usize; 9] = [
+    0,
+    1,
+    65_536 - 5,
+    65_536,
+    65_537,
+    (1 << 20) + 3,
+    3 << 20,
+    20 << 20,
+    70 << 20,
+];
+
+/// The sizes up to `up_to` through an echoing child, with `make(size)` building the message
+/// of about `size` bytes.
+fn echo_sizes<T>(up_to: usize, make: impl Fn(usize) -> T)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + 'static,
+{
+    let sizes = || SIZES.into_iter().filter(move |&s| s <= up_to);
+    let (mut parent, mut child) = pipe::<T>().expect("pipe");
+    // The child inherits a copy of the parent's end at the fork, so dropping it would not give
+    // the child end-of-file: a message on another pipe ends the echo.
+    let (mut stop_rx, mut stop_tx) = pipe_oneway::<()>().expect("pipe");
     let p = Process::start("big-echo", move || {
-        while let Some(v) = child.recv().expect("recv") {
-            child.send(&Some(v)).expect("send");
+        for _ in sizes() {
+            let v = child.recv().expect("recv");
+            child.send(&v).expect("send");
         }
+        stop_rx.recv().expect("stop");
     })
     .expect("start");
-    for len in [0, 1, 10_000, 100_000] {
-        // 100_000 numbers are about 1.1 MB of JSON, far above the 64 KiB pipe buffer.
-        let v: Vec<u64> = (0..len).map(|i| i * 2_654_435_761 % 1_000_003).collect();
-        parent.send(&Some(v.clone())).expect("send");
-        assert_eq!(parent.recv().expect("recv"), Some(v));
+    for size in sizes() {
+        let message = make(size);
+        parent.send(&message).expect("send");
+        assert!(
+            parent.recv().expect("recv") == message,
+            "the message of about {size} bytes changed"
+        );
     }
-    parent.send(&None).expect("stop");
+    stop_tx.send(&()).expect("stop");
     assert_eq!(p.join().expect("join"), 0);
-
-    let (mut a, mut b) = pipe::<String>().expect("pipe");
-    let text: String = (0..70_000).map(|i| ['a', '管', '\n', '"'][i % 4]).collect();
-    let q = Process::start("string-echo", move || {
-        let s = b.recv().expect("recv");
-        b.send(&s).expect("send");
-    })
-    .expect("start");
-    a.send(&text).expect("send");
-    assert_eq!(a.recv().expect("recv"), text);
-    assert_eq!(q.join().expect("join"), 0);
 }
 
-/// A connection whose peer is a child writing `bytes` raw, then exiting.
-fn receive_raw(bytes: &'static [u8]) -> Result<String, PipeError> {
-    let (reader, mut raw) = std::io::pipe().expect("pipe");
-    let (_, unused_writer) = std::io::pipe().expect("pipe");
-    let mut conn = Connection::<String>::new(reader, unused_writer);
-    let p = Process::start("raw", move || raw.write_all(bytes).expect("write")).expect("start");
-    let result = conn.recv();
-    assert_eq!(p.join().expect("join"), 0);
-    result
+/// `size` bytes of a pattern that repeats every 251 bytes (so not at any power of two).
+fn bytes(size: usize) -> Vec<u8> {
+    let pattern: Vec<u8> = (0..=250).collect();
+    let mut bytes = pattern.repeat(size / pattern.len() + 1);
+    bytes.truncate(size);
+    bytes
 }
 
-fn corrupt_frames_rejected() {
-    // A length prefix of 4 GiB - 1: rejected at once, nothing allocated.
-    let r = receive_raw(b"\xff\xff\xff\xffgarbage");
+fn messages_of_every_size_round_trip_intact() {
+    // Written from where they lie, read straight into the value.
+    echo_sizes(usize::MAX, bytes);
+    echo_sizes(20 << 20, |size| "a管\n\"".repeat(size / 6));
+    // Encoded into a buffer and decoded out of one: the codec's raw numbers, and postcard.
+    echo_sizes(20 << 20, |size| {
+        (0..size / 8)
+            .map(|i| i as f64 * 0.25 - 3.0)
+            .collect::<Vec<f64>>()
+    });
+    echo_sizes(2 << 20, |size| Some(bytes(size)));
+    echo_sizes(2 << 20, |size| {
+        (0..size / 16)
+            .map(|i| (i as u32, format!("{i:x}")))
+            .collect::<BTreeMap<u32, String>>()
+    });
+}
+
+/// A message over the limit is refused whole by its sender: nothing reaches the pipe, and the
+/// connection goes on. The refusal names both sizes.
+fn over_the_limit_is_refused_whole() {
+    let (mut rx, mut tx) = pipe_oneway::<Vec<u8>>().expect("pipe");
+    tx.set_max_message(1000);
+    let err = tx.send(&vec![1; 1000]).expect_err("over the limit");
+    // 1000 bytes and the codec's one-byte tag.
     assert!(
         matches!(
-            r,
-            Err(PipeError::TooLarge {
-                len: 0xffff_ffff,
-                ..
-            })
+            err,
+            PipeError::TooLarge {
+                len: 1001,
+                max: 1000
+            }
         ),
-        "{r:?}"
+        "{err:?}"
     );
-    // The frame announces 100 bytes, 5 come, then EOF.
-    let r = receive_raw(b"\x00\x00\x00\x64hello");
-    assert!(
-        matches!(
-            r,
-            Err(PipeError::Truncated {
-                expected: 100,
-                got: 5
-            })
-        ),
-        "{r:?}"
-    );
-    // Half a length prefix.
-    let r = receive_raw(b"\x00\x00");
-    assert!(
-        matches!(
-            r,
-            Err(PipeError::Truncated {
-                expected: 4,
-                got: 2
-            })
-        ),
-        "{r:?}"
-    );
-    // A well-formed frame whose bytes are not JSON of a String.
-    let r = receive_raw(b"\x00\x00\x00\x03{x}");
-    assert!(matches!(r, Err(PipeError::Decode(_))), "{r:?}");
-    // A per-connection limit applies to both directions.
-    let (mut a, mut b) = pipe::<String>().expect("pipe");
-    a.set_max_message(8);
+    let text = err.to_string();
+    assert!(text.contains("1001") && text.contains("1000"), "{text}");
+    assert!(!rx.poll(Duration::ZERO).expect("poll"), "nothing was sent");
     assert!(matches!(
-        a.send(&"0123456789".into()),
-        Err(PipeError::TooLarge { len: 12, max: 8 })
+        tx.send_bytes(&[0; 1001], 0, None),
+        Err(PipeError::TooLarge {
+            len: 1001,
+            max: 1000
+        })
     ));
-    b.send(&"0123456789".into()).expect("send");
+    let (mut vrx, mut vtx) = pipe_oneway::<Vec<u64>>().expect("pipe");
+    vtx.set_max_message(100);
     assert!(matches!(
-        a.recv(),
-        Err(PipeError::TooLarge { len: 12, max: 8 })
+        vtx.send(&vec![7; 13]),
+        Err(PipeError::TooLarge { len: 105, max: 100 })
+    ));
+    assert!(!vrx.poll(Duration::ZERO).expect("poll"), "nothing was sent");
+    vtx.send(&vec![7; 12]).expect("within the limit");
+    assert_eq!(vrx.recv().expect("recv"), vec![7; 12]);
+    tx.send(&vec![2; 999]).expect("within the limit");
+    assert_eq!(rx.recv().expect("recv"), vec![2; 999]);
+    // The receiver's limit is its own.
+    rx.set_max_message(10);
+    assert_eq!(rx.max_message(), 10);
+    tx.send(&vec![3; 10]).expect("send");
+    assert!(matches!(
+        rx.recv(),
+        Err(PipeError::TooLarge { len: 11, max: 10 })
     ));
 }
 
-fn poll_sees_messages_and_eof() {
-    let (mut parent, mut child) = pipe::<u8>().expect("pipe");
-    assert!(!parent.poll(Duration::from_millis(20)).expect("poll"));
-    let p = Process::start("poller", move || child.send(&7).expect("send")).expect("start");
-    assert!(parent.poll(Duration::from_secs(5)).expect("poll"));
-    assert_eq!(parent.recv().expect("recv"), 7);
-    assert_eq!(p.join().expect("join"), 0);
-    assert!(parent.poll(Duration::from_secs(5)).expect("poll EOF"));
-    assert!(matches!(parent.recv(), Err(PipeError::Closed)));
+/// Small frames (at most `PIPE_BUF` bytes with their header) are written atomically: two
+/// processes sharing one sending end interleave whole messages, never bytes.
+fn small_messages_from_shared_sender_stay_whole() {
+    const EACH: u32 = 3000;
+    let (mut rx, mut tx) = pipe_oneway::<(u32, u32, String)>().expect("pipe");
+    let children: Vec<Process> = (0..2)
+        .map(|who| {
+            Process::start(format!("sender{who}"), || {
+                for i in 0..EACH {
+                    // About 1 KiB, so that the pipe fills and writers wait in the middle.
+                    tx.send(&(who, i, "x".repeat(1000 + (i % 7) as usize)))
+                        .expect("send");
+                }
+            })
+            .expect("start")
+        })
+        .collect();
+    drop(tx);
+    let mut next = [0u32; 2];
+    loop {
+        match rx.recv() {
+            Ok((who, i, text)) => {
+                // Each sender's messages arrive whole and in its order.
+                assert_eq!(i, next[who as usize]);
+                assert_eq!(text.len(), 1000 + (i % 7) as usize);
+                next[who as usize] += 1;
+            }
+            Err(PipeError::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(next, [EACH, EACH]);
+    for child in children {
+        assert_eq!(child.join().expect("join"), 0);
+    }
 }
 
 /// A peer killed before it reads: `send` gives `Closed`, with SIGPIPE ignored (Rust's default
@@ -212,11 +263,17 @@ fn send_to_a_killed_peer() {
     .expect("start");
     peer.kill().expect("kill");
     assert_eq!(peer.join().expect("join"), -9);
-    // Enough to fill the pipe if the first write went through: the second must fail.
-    let big = "x".repeat(100_000);
-    assert!(matches!(parent.send(&big), Err(PipeError::Closed)));
+    // Small, large (written in steps), and raw.
+    assert!(matches!(
+        parent.send(&"x".repeat(3 << 20)),
+        Err(PipeError::Closed)
+    ));
     assert!(matches!(
         parent.send(&"again".into()),
+        Err(PipeError::Closed)
+    ));
+    assert!(matches!(
+        parent.send_bytes(b"raw", 0, None),
         Err(PipeError::Closed)
     ));
     assert!(matches!(parent.recv(), Err(PipeError::Closed)));
@@ -240,10 +297,16 @@ fn main() {
         ("eof_when_peer_closed", eof_when_peer_closed),
         ("eof_when_peer_exited", eof_when_peer_exited),
         (
-            "large_messages_round_trip_intact",
-            large_messages_round_trip_intact,
+            "messages_of_every_size_round_trip_intact",
+            messages_of_every_size_round_trip_intact,
         ),
-        ("corrupt_frames_rejected", corrupt_frames_rejected),
-        ("poll_sees_messages_and_eof", poll_sees_messages_and_eof),
+        (
+            "over_the_limit_is_refused_whole",
+            over_the_limit_is_refused_whole,
+        ),
+        (
+            "small_messages_from_shared_sender_stay_whole",
+            small_messages_from_shared_sender_stay_whole,
+        ),
     ]);
 }
