@@ -42,6 +42,10 @@ pub enum CodecError {
     /// The value's `Serialize` failed (a map with a key it cannot write, say).
     #[error("cannot encode the message: {0}")]
     Encode(#[source] postcard::Error),
+    /// The value holds a shared object (a queue, a lock, a pipe end), which can travel only as
+    /// an argument of a process start.
+    #[error("cannot encode the message: {0}")]
+    Unshareable(String),
     /// The bytes are not the postcard encoding of the expected type.
     #[error("cannot decode the message as {ty}: {source}")]
     Decode {
@@ -97,7 +101,12 @@ pub fn encode<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) -> Result<()
     {
         out.push(tag::POSTCARD);
         let taken = std::mem::take(out);
-        *out = postcard::to_extend(value, taken).map_err(CodecError::Encode)?;
+        crate::share::take_refusal();
+        *out =
+            postcard::to_extend(value, taken).map_err(|e| match crate::share::take_refusal() {
+                Some(why) => CodecError::Unshareable(why),
+                None => CodecError::Encode(e),
+            })?;
     }
     Ok(())
 }

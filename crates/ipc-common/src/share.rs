@@ -28,6 +28,9 @@ pub const MAX_FDS: usize = 250;
 thread_local! {
     /// Descriptors put aside by the `Serialize` of shared objects, during a process start.
     static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+    /// Why the last shared object refused to be serialized (serde formats like postcard keep
+    /// only that a custom error happened, not its text).
+    static REFUSED: RefCell<Option<String>> = const { RefCell::new(None) };
     /// Descriptors received by a starting child, taken by position by `Deserialize`.
     static SOURCE: RefCell<Option<Vec<Option<OwnedFd>>>> = const { RefCell::new(None) };
 }
@@ -126,9 +129,18 @@ impl fmt::Debug for SharedFd {
 impl Serialize for SharedFd {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         put_aside(self.0.as_fd())
-            .map_err(ser::Error::custom)?
+            .map_err(|why| {
+                REFUSED.with(|r| *r.borrow_mut() = Some(why.clone()));
+                ser::Error::custom(why)
+            })?
             .serialize(serializer)
     }
+}
+
+/// Why a shared object refused to be serialized on this thread since the last call, if one
+/// did: for encoders whose errors drop the text of a custom error.
+pub(crate) fn take_refusal() -> Option<String> {
+    REFUSED.with(|r| r.borrow_mut().take())
 }
 
 impl<'de> Deserialize<'de> for SharedFd {

@@ -277,6 +277,27 @@ impl<T: ShmSafe> ShmBox<T> {
         })
     }
 
+    /// The mapping of a value another process made, checked for the size of a `T`.
+    pub(crate) fn from_mapping(map: RawMapping) -> io::Result<Self> {
+        if map.len() != size_of::<T>() {
+            return Err(io::Error::other(format!(
+                "a shared value of {} bytes cannot hold a {} ({} bytes)",
+                map.len(),
+                std::any::type_name::<T>(),
+                size_of::<T>()
+            )));
+        }
+        Ok(Self {
+            map,
+            _owns: PhantomData,
+        })
+    }
+
+    /// The mapping under the value.
+    pub(crate) fn mapping(&self) -> &RawMapping {
+        &self.map
+    }
+
     /// Another handle to the same value (a second mapping of its memory), to give to a
     /// child as an argument while keeping this one.
     ///
@@ -321,19 +342,7 @@ impl<T: ShmSafe> Serialize for ShmBox<T> {
 
 impl<'de, T: ShmSafe> Deserialize<'de> for ShmBox<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = RawMapping::deserialize(deserializer)?;
-        if map.len() != size_of::<T>() {
-            return Err(de::Error::custom(format!(
-                "a shared value of {} bytes cannot hold a {} ({} bytes)",
-                map.len(),
-                std::any::type_name::<T>(),
-                size_of::<T>()
-            )));
-        }
-        Ok(Self {
-            map,
-            _owns: PhantomData,
-        })
+        Self::from_mapping(RawMapping::deserialize(deserializer)?).map_err(de::Error::custom)
     }
 }
 

@@ -366,3 +366,91 @@ fn children_inherit_the_authkey() {
         assert_eq!(p.join().expect("join"), 0, "{method}");
     });
 }
+
+/// Everything a child may be given: it uses each, and the parent checks what it did.
+type Objects = (
+    ipc_common::Lock,
+    ipc_common::RLock,
+    ipc_common::Semaphore,
+    ipc_common::BoundedSemaphore,
+    ipc_common::Event,
+    ipc_common::Mutex<u64>,
+    ipc_common::MutexSlice<u32>,
+    ipc_common::Barrier,
+    ipc_common::ring::Ring,
+    ipc_common::Condition<'static>,
+);
+
+fn use_everything(objects: Objects) -> Result<(), ipc_common::SyncError> {
+    let (lock, rlock, sem, bounded, event, mutex, slice, barrier, ring, cond) = objects;
+    drop(lock.acquire()?);
+    {
+        let _outer = rlock.acquire()?;
+        let _inner = rlock.acquire()?;
+    }
+    sem.release()?;
+    bounded.acquire()?.forget();
+    *mutex.lock()? += 40;
+    slice.lock()?[1] = 7;
+    ring.push(b"from the child", None)
+        .map_err(|e| ipc_common::SyncError::Os {
+            call: "push",
+            source: std::io::Error::other(e),
+        })?;
+    {
+        let guard = cond.acquire()?;
+        event.set();
+        cond.notify_all();
+        drop(guard);
+    }
+    barrier.wait()?;
+    Ok(())
+}
+
+#[test]
+fn every_shared_object_travels_as_an_argument() {
+    use ipc_common::{
+        Barrier, BoundedSemaphore, Condition, Event, Lock, Mutex, MutexSlice, RLock, Semaphore,
+    };
+    each_threaded_method(|method| {
+        let objects: Objects = (
+            Lock::new().expect("lock"),
+            RLock::new().expect("rlock"),
+            Semaphore::new(0).expect("sem"),
+            BoundedSemaphore::new(1).expect("bounded"),
+            Event::new().expect("event"),
+            Mutex::new(2).expect("mutex"),
+            MutexSlice::zeroed(3).expect("slice"),
+            Barrier::new(2).expect("barrier"),
+            ipc_common::ring::Ring::new(4096, 0).expect("ring"),
+            Condition::new().expect("cond"),
+        );
+        let child = get_context(method)
+            .process(use_everything, objects.clone())
+            .start()
+            .expect("start");
+        let (_lock, _rlock, sem, bounded, event, mutex, slice, barrier, ring, cond) = objects;
+        {
+            let guard = cond.acquire().expect("acquire");
+            let (_guard, set) = cond
+                .wait_for(guard, || event.is_set(), Some(Duration::from_secs(30)))
+                .expect("wait");
+            assert!(set, "{method}: the child's set() was not seen");
+        }
+        barrier.wait().expect("barrier");
+        assert_eq!(child.join().expect("join"), 0, "{method}");
+        assert!(
+            sem.try_acquire().expect("sem").is_some(),
+            "{method}: released permit"
+        );
+        assert!(
+            bounded.try_acquire().expect("bounded").is_none(),
+            "{method}: permit kept"
+        );
+        assert_eq!(*mutex.lock().expect("mutex"), 42);
+        assert_eq!(&slice.lock().expect("slice")[..], &[0, 7, 0]);
+        let mut got = Vec::new();
+        ring.pop(&mut got, None, |_| {}).expect("pop");
+        assert_eq!(got, b"from the child");
+    });
+}

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::io::{PipeReader, PipeWriter};
 use std::marker::PhantomData;
+
+use ipc_common::share::SharedFd;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
@@ -85,6 +87,71 @@ pub struct Sender<T> {
 pub struct Connection<T> {
     receiver: Receiver<T>,
     sender: Sender<T>,
+}
+
+/// A pipe end as it travels to a child: its descriptor and its size limit.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireEnd {
+    fd: SharedFd,
+    max: u64,
+}
+
+impl<T> serde::Serialize for Receiver<T> {
+    /// Passes this end to a child (an argument of `Process::new`): its descriptor travels,
+    /// as Python's `reduction.DupFd` sends a `Connection`'s.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fd = self.incoming.share().map_err(serde::ser::Error::custom)?;
+        WireEnd {
+            fd,
+            max: self.incoming.max() as u64,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Receiver<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let end = WireEnd::deserialize(deserializer)?;
+        let mut receiver = Receiver::new(PipeReader::from(end.fd.0));
+        receiver.set_max_message(usize::try_from(end.max).map_err(serde::de::Error::custom)?);
+        Ok(receiver)
+    }
+}
+
+impl<T> serde::Serialize for Sender<T> {
+    /// Passes this end to a child (an argument of `Process::new`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let fd = self.outgoing.share().map_err(serde::ser::Error::custom)?;
+        WireEnd {
+            fd,
+            max: self.outgoing.max() as u64,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Sender<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let end = WireEnd::deserialize(deserializer)?;
+        let mut sender = Sender::new(PipeWriter::from(end.fd.0));
+        sender.set_max_message(usize::try_from(end.max).map_err(serde::de::Error::custom)?);
+        Ok(sender)
+    }
+}
+
+impl<T> serde::Serialize for Connection<T> {
+    /// Passes this connection to a child (Python's `Process(args=(child_conn,))`): both its
+    /// descriptors travel.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.receiver, &self.sender).serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Connection<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (receiver, sender) = <(Receiver<T>, Sender<T>)>::deserialize(deserializer)?;
+        Ok(Connection { receiver, sender })
+    }
 }
 
 impl<T> Receiver<T> {

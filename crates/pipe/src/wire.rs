@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 use bytemuck::Pod;
 use ipc_common::frame::{self, FrameError, MAX_HEADER};
+use ipc_common::share::SharedFd;
 use nix::fcntl::{FcntlArg, fcntl};
 
 use crate::PipeError;
@@ -78,6 +79,15 @@ impl Incoming {
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.reader.get_ref().as_fd()
+    }
+
+    /// The read end, to pass to a child: refused while part of a message has been read ahead
+    /// (those bytes live in this process's buffer and cannot travel with the descriptor).
+    pub(crate) fn share(&self) -> Result<SharedFd, String> {
+        if self.ready_now() {
+            return Err("a pipe end with a message partly read cannot be passed to a child".into());
+        }
+        SharedFd::duplicate(self.fd()).map_err(|e| e.to_string())
     }
 
     /// Whether a receive would return without reading the pipe: bytes are buffered, a header
@@ -288,6 +298,11 @@ impl Outgoing {
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.writer.as_fd()
+    }
+
+    /// The write end, to pass to a child.
+    pub(crate) fn share(&self) -> Result<SharedFd, String> {
+        SharedFd::duplicate(self.fd()).map_err(|e| e.to_string())
     }
 
     /// Sends one frame whose payload `encode` appends to a buffer.

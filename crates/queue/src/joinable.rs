@@ -73,7 +73,32 @@ fn new_tasks() -> Result<ShmBox<Tasks>, QueueError> {
 /// ```
 pub struct JoinableQueue<T> {
     queue: Queue<T>,
-    tasks: ShmBox<Tasks>,
+    tasks: std::sync::Arc<ShmBox<Tasks>>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    /// Another handle to the same queue and its count of unfinished tasks.
+    fn clone(&self) -> Self {
+        JoinableQueue {
+            queue: self.queue.clone(),
+            tasks: std::sync::Arc::clone(&self.tasks),
+        }
+    }
+}
+
+impl<T> serde::Serialize for JoinableQueue<T> {
+    /// Passes the queue to a child (see [`Queue`]'s).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.queue, &self.tasks).serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for JoinableQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (queue, tasks) =
+            <(Queue<T>, std::sync::Arc<ShmBox<Tasks>>)>::deserialize(deserializer)?;
+        Ok(JoinableQueue { queue, tasks })
+    }
 }
 
 impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
@@ -86,7 +111,7 @@ impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
     pub fn new(maxsize: usize) -> Result<Self, QueueError> {
         Ok(Self {
             queue: Queue::new(maxsize)?,
-            tasks: new_tasks()?,
+            tasks: std::sync::Arc::new(new_tasks()?),
         })
     }
 
@@ -98,7 +123,7 @@ impl<T: Serialize + DeserializeOwned + 'static> JoinableQueue<T> {
     pub fn with_capacity(maxsize: usize, bytes: usize) -> Result<Self, QueueError> {
         Ok(Self {
             queue: Queue::with_capacity(maxsize, bytes)?,
-            tasks: new_tasks()?,
+            tasks: std::sync::Arc::new(new_tasks()?),
         })
     }
 }

@@ -178,6 +178,46 @@ pub struct Queue<T> {
     _message: PhantomData<fn(T) -> T>,
 }
 
+impl<T> Clone for Queue<T> {
+    /// Another handle to the same queue: give one to a child as an argument
+    /// (`Process::new(worker, queue.clone())`, Python's `Process(args=(q,))`) and keep this one.
+    /// Whether it is [closed](Queue::close) is copied; a part-read message stays with the
+    /// handle that read it.
+    fn clone(&self) -> Self {
+        Queue {
+            ring: self.ring.clone(),
+            maxsize: self.maxsize,
+            closed: AtomicBool::new(self.closed.load(Relaxed)),
+            encode_buf: Mutex::new(Vec::new()),
+            decode_buf: Mutex::new(Vec::new()),
+            _message: PhantomData,
+        }
+    }
+}
+
+impl<T> Serialize for Queue<T> {
+    /// Passes the queue to a child started by spawn or forkserver: its shared memory travels
+    /// as descriptors. Anywhere else (into another queue, say) it fails, as pickling a
+    /// `multiprocessing.Queue` does outside a process start.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.ring, self.maxsize as u64).serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for Queue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (ring, maxsize) = <(Ring, u64)>::deserialize(deserializer)?;
+        Ok(Queue {
+            ring,
+            maxsize: usize::try_from(maxsize).map_err(serde::de::Error::custom)?,
+            closed: AtomicBool::new(false),
+            encode_buf: Mutex::new(Vec::new()),
+            decode_buf: Mutex::new(Vec::new()),
+            _message: PhantomData,
+        })
+    }
+}
+
 impl<T: Serialize + DeserializeOwned + 'static> Queue<T> {
     /// A queue of at most `maxsize` messages (0: no limit but the bytes) over a ring of
     /// [`DEFAULT_CAPACITY`] bytes (Python's `Queue(maxsize)`).

@@ -37,6 +37,32 @@ pub struct SimpleQueue<T> {
     closed: AtomicBool,
 }
 
+impl<T> Clone for SimpleQueue<T> {
+    /// Another handle to the same queue (its closed state copied).
+    fn clone(&self) -> Self {
+        SimpleQueue {
+            queue: self.queue.clone(),
+            closed: AtomicBool::new(self.closed.load(std::sync::atomic::Ordering::Relaxed)),
+        }
+    }
+}
+
+impl<T> serde::Serialize for SimpleQueue<T> {
+    /// Passes the queue to a child (see [`Queue`]'s).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.queue.serialize(serializer)
+    }
+}
+
+impl<'de, T> serde::Deserialize<'de> for SimpleQueue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(SimpleQueue {
+            queue: Queue::deserialize(deserializer)?,
+            closed: AtomicBool::new(false),
+        })
+    }
+}
+
 impl<T: Serialize + DeserializeOwned + 'static> SimpleQueue<T> {
     /// An empty queue over a ring of [`DEFAULT_CAPACITY`] bytes (Python's `SimpleQueue()`).
     ///

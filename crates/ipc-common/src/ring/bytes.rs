@@ -17,6 +17,26 @@ impl Bytes {
         })
     }
 
+    /// The bytes of a ring another process made: a mapping whose length is a power of two
+    /// the ring accepts.
+    pub(super) fn from_mapping(map: RawMapping) -> std::io::Result<Self> {
+        let len = map.len();
+        if !len.is_power_of_two() || len < super::MIN_CAPACITY || len > super::MAX_CAPACITY {
+            return Err(std::io::Error::other(format!(
+                "a ring's bytes cannot be {len} long"
+            )));
+        }
+        Ok(Self {
+            mask: len as u32 - 1,
+            map,
+        })
+    }
+
+    /// The mapping, to pass to another process.
+    pub(super) fn map(&self) -> &RawMapping {
+        &self.map
+    }
+
     pub(super) fn capacity(&self) -> u32 {
         self.mask + 1
     }

@@ -92,11 +92,11 @@
 //! ```
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::shm::ShmBox;
+use crate::shm::{RawMapping, ShmBox};
 use crate::sync::{RawLock, SyncError};
 
 mod bytes;
@@ -123,10 +123,9 @@ pub const DEFAULT_MAX_MESSAGE: usize = crate::frame::DEFAULT_MAX_MESSAGE;
 ///
 /// See the [module documentation](self) for how it works and an example.
 pub struct Ring {
-    /// Never unmapped while a thread of this process holds one of its robust locks (see
-    /// `Drop`).
-    state: std::mem::ManuallyDrop<ShmBox<State>>,
-    bytes: bytes::Bytes,
+    /// Shared by the clones of this handle.
+    state: Arc<StateBox>,
+    bytes: Arc<bytes::Bytes>,
     /// The largest message this process sends or accepts (process-local, so that another
     /// process cannot raise it).
     max_message: usize,
@@ -174,13 +173,23 @@ impl Ring {
         state.w.lock.init()?;
         state.r.lock.init()?;
         state.max_messages.store(max_messages, Relaxed);
-        Ok(Self {
-            state: std::mem::ManuallyDrop::new(state),
-            bytes: bytes::Bytes::new(capacity as u32).map_err(os)?,
-            max_message: DEFAULT_MAX_MESSAGE,
+        let bytes = bytes::Bytes::new(capacity as u32).map_err(os)?;
+        Ok(Self::from_parts(
+            StateBox::new(state),
+            bytes,
+            DEFAULT_MAX_MESSAGE,
+        ))
+    }
+
+    /// A handle of its own (no part-read message) over shared parts.
+    fn from_parts(state: StateBox, bytes: bytes::Bytes, max_message: usize) -> Self {
+        Self {
+            state: Arc::new(state),
+            bytes: Arc::new(bytes),
+            max_message,
             partial: Mutex::new(None),
             has_partial: AtomicBool::new(false),
-        })
+        }
     }
 
     /// The same ring with another limit on the size of a message (1 GiB by default): a push
@@ -264,13 +273,86 @@ impl Drop for Ring {
         if slot.as_ref().is_some_and(|p| p.thread == this_thread()) {
             self.state.r.lock.unlock();
         }
-        // Another thread of this process may still hold the read lock for a part-read
-        // message: a held robust mutex is linked into its holder's robust list, and unmapping
-        // it would leave that thread a dangling link (see `sync::robust`). Then the state stays
-        // mapped for good (a page of address space).
-        if !self.state.r.lock.held_in_this_process() && !self.state.w.lock.held_in_this_process() {
+    }
+}
+
+impl Clone for Ring {
+    /// Another handle to the same ring (with the same size limit), sharing its memory: give
+    /// one to a child as an argument and keep this one. A part-read message stays with the
+    /// handle that read it.
+    fn clone(&self) -> Self {
+        Self {
+            state: Arc::clone(&self.state),
+            bytes: Arc::clone(&self.bytes),
+            max_message: self.max_message,
+            partial: Mutex::new(None),
+            has_partial: AtomicBool::new(false),
+        }
+    }
+}
+
+/// A ring as it travels to a child: its two mappings (as descriptors) and its size limit.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Wire {
+    state: RawMapping,
+    bytes: RawMapping,
+    max_message: u64,
+}
+
+impl serde::Serialize for Ring {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let dup = |m: &RawMapping| m.try_clone().map_err(serde::ser::Error::custom);
+        Wire {
+            state: dup(self.state.map())?,
+            bytes: dup(self.bytes.map())?,
+            max_message: self.max_message as u64,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ring {
+    /// The ring a parent passed: its mappings, checked (a capacity that is a power of two,
+    /// a state of the right size).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = Wire::deserialize(deserializer)?;
+        let state = ShmBox::<State>::from_mapping(wire.state).map_err(D::Error::custom)?;
+        let bytes = bytes::Bytes::from_mapping(wire.bytes).map_err(D::Error::custom)?;
+        let max = usize::try_from(wire.max_message).map_err(D::Error::custom)?;
+        Ok(Self::from_parts(StateBox::new(state), bytes, max))
+    }
+}
+
+/// The ring's shared state, never unmapped while a thread of this process holds one of its
+/// robust locks: a held robust mutex is linked into its holder's robust list, and unmapping
+/// it would leave that thread a dangling link (see `sync::robust`). That happens when another
+/// thread keeps the read lock for a part-read message; the state then stays mapped for good
+/// (a page of address space).
+struct StateBox(std::mem::ManuallyDrop<ShmBox<State>>);
+
+impl StateBox {
+    fn new(state: ShmBox<State>) -> Self {
+        Self(std::mem::ManuallyDrop::new(state))
+    }
+
+    fn map(&self) -> &RawMapping {
+        self.0.mapping()
+    }
+}
+
+impl std::ops::Deref for StateBox {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.0
+    }
+}
+
+impl Drop for StateBox {
+    fn drop(&mut self) {
+        if !self.r.lock.held_in_this_process() && !self.w.lock.held_in_this_process() {
             // SAFETY: dropped once, here, and the field is never used again.
-            unsafe { std::mem::ManuallyDrop::drop(&mut self.state) };
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.0) };
         }
     }
 }

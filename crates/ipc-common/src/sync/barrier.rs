@@ -199,8 +199,10 @@ fn outcome_slot(g: u32) -> (usize, u64) {
 /// }
 /// # Ok(()) }
 /// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Barrier {
-    shared: ShmBox<Shared>,
+    shared: std::sync::Arc<ShmBox<Shared>>,
 }
 
 impl Barrier {
@@ -220,7 +222,9 @@ impl Barrier {
         })?;
         shared.lock.init()?;
         shared.parties.store(parties, Relaxed);
-        Ok(Self { shared })
+        Ok(Self {
+            shared: std::sync::Arc::new(shared),
+        })
     }
 
     /// Arrives, and waits until all parties have (Python's `wait()`). Returns this party's

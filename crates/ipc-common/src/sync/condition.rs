@@ -253,7 +253,62 @@ impl fmt::Debug for ConditionLock<'_> {
 /// ```
 pub struct Condition<'l> {
     lock: ConditionLock<'l>,
-    shared: ShmBox<Shared>,
+    shared: std::sync::Arc<ShmBox<Shared>>,
+}
+
+impl Clone for ConditionLock<'_> {
+    fn clone(&self) -> Self {
+        Self(match &self.0 {
+            Kind::Lock(l) => Kind::Lock(l.clone()),
+            Kind::RLock(l) => Kind::RLock(l.clone()),
+            Kind::SharedLock(l) => Kind::SharedLock(l),
+            Kind::SharedRLock(l) => Kind::SharedRLock(l),
+        })
+    }
+}
+
+impl Clone for Condition<'_> {
+    /// Another handle to the same condition, with the same lock.
+    fn clone(&self) -> Self {
+        Self {
+            lock: self.lock.clone(),
+            shared: std::sync::Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// A condition as it travels to a child: its lock (whichever kind, by value) and its state.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Wire {
+    Lock(Lock, std::sync::Arc<ShmBox<Shared>>),
+    RLock(RLock, std::sync::Arc<ShmBox<Shared>>),
+}
+
+impl serde::Serialize for Condition<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let shared = std::sync::Arc::clone(&self.shared);
+        match self.lock.get() {
+            LockRef::Lock(l) => Wire::Lock(l.clone(), shared),
+            LockRef::RLock(l) => Wire::RLock(l.clone(), shared),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Condition<'static> {
+    /// The condition a parent passed, owning (a handle to) its lock.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match Wire::deserialize(deserializer)? {
+            Wire::Lock(lock, shared) => Self {
+                lock: lock.into(),
+                shared,
+            },
+            Wire::RLock(lock, shared) => Self {
+                lock: lock.into(),
+                shared,
+            },
+        })
+    }
 }
 
 impl Condition<'static> {
@@ -281,7 +336,7 @@ impl<'l> Condition<'l> {
         })?;
         Ok(Self {
             lock: lock.into(),
-            shared,
+            shared: std::sync::Arc::new(shared),
         })
     }
 

@@ -77,8 +77,10 @@ unsafe impl ShmSafe for State {}
 /// assert_eq!(waiter.join()?, 0);
 /// # Ok(()) }
 /// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Event {
-    shared: ShmBox<State>,
+    shared: std::sync::Arc<ShmBox<State>>,
 }
 
 impl Event {
@@ -92,7 +94,9 @@ impl Event {
             call: "mmap",
             source,
         })?;
-        Ok(Self { shared })
+        Ok(Self {
+            shared: std::sync::Arc::new(shared),
+        })
     }
 
     /// Sets the flag and wakes every waiting process (Python's `set()`). Setting a flag that

@@ -37,8 +37,10 @@ use crate::time::deadline_after;
 /// drop(guard);
 /// # Ok(()) }
 /// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Lock {
-    raw: RobustBox<RawLock>,
+    raw: std::sync::Arc<RobustBox<RawLock>>,
 }
 
 impl Lock {
@@ -50,7 +52,9 @@ impl Lock {
     pub fn new() -> Result<Self, SyncError> {
         let raw = RobustBox::<RawLock>::zeroed()?;
         raw.init()?;
-        Ok(Self { raw })
+        Ok(Self {
+            raw: std::sync::Arc::new(raw),
+        })
     }
 
     /// Waits until the lock is free and takes it (Python's `acquire()`).

@@ -16,6 +16,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::SyncError;
@@ -78,8 +79,19 @@ unsafe impl<T: ShmSafe + Send> Sync for Inner<T> {}
 /// assert_eq!(*total.lock()?, 2000);
 /// # Ok(()) }
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent, bound = "")]
 pub struct Mutex<T: ShmSafe> {
-    shared: RobustBox<Inner<T>>,
+    shared: Arc<RobustBox<Inner<T>>>,
+}
+
+impl<T: ShmSafe> Clone for Mutex<T> {
+    /// Another handle to the same value and lock.
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
 }
 
 impl<T: ShmSafe> Mutex<T> {
@@ -94,7 +106,9 @@ impl<T: ShmSafe> Mutex<T> {
         // SAFETY: nobody else can see the fresh mapping yet; the write replaces the zeroed
         // value, which needs no drop (ShmSafe).
         unsafe { shared.value.get().write(value) };
-        Ok(Self { shared })
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
     }
 
     /// Waits for the lock and returns a guard through which the value can be used.
@@ -154,9 +168,21 @@ impl<T: ShmSafe> fmt::Debug for Mutex<T> {
 /// assert_eq!(&items.lock()?[..], &[5, 5, 5, 5, 5]);
 /// # Ok(()) }
 /// ```
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
 pub struct MutexSlice<T: ShmSafe> {
-    lock: RobustBox<RawLock>,
-    items: ShmSlice<T>,
+    lock: Arc<RobustBox<RawLock>>,
+    items: Arc<ShmSlice<T>>,
+}
+
+impl<T: ShmSafe> Clone for MutexSlice<T> {
+    /// Another handle to the same items and lock.
+    fn clone(&self) -> Self {
+        Self {
+            lock: Arc::clone(&self.lock),
+            items: Arc::clone(&self.items),
+        }
+    }
 }
 
 impl<T: ShmSafe> MutexSlice<T> {
@@ -169,7 +195,10 @@ impl<T: ShmSafe> MutexSlice<T> {
         let lock = RobustBox::<RawLock>::zeroed()?;
         lock.init()?;
         let items = ShmSlice::zeroed(len).map_err(mmap_error)?;
-        Ok(Self { lock, items })
+        Ok(Self {
+            lock: Arc::new(lock),
+            items: Arc::new(items),
+        })
     }
 
     /// The number of items.

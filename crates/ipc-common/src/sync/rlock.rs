@@ -52,8 +52,10 @@ use crate::time::deadline_after;
 /// assert!(!lock.locked());
 /// # Ok(()) }
 /// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct RLock {
-    raw: RobustBox<RawLock>,
+    raw: std::sync::Arc<RobustBox<RawLock>>,
 }
 
 impl RLock {
@@ -65,7 +67,9 @@ impl RLock {
     pub fn new() -> Result<Self, SyncError> {
         let raw = RobustBox::<RawLock>::zeroed()?;
         raw.init_recursive()?;
-        Ok(Self { raw })
+        Ok(Self {
+            raw: std::sync::Arc::new(raw),
+        })
     }
 
     /// Takes the lock, waiting while another thread holds it; at once if this thread holds

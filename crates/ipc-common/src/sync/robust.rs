@@ -63,6 +63,21 @@ impl<T: HasLock> Deref for RobustBox<T> {
     }
 }
 
+impl<T: HasLock> serde::Serialize for RobustBox<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.shared.serialize(serializer)
+    }
+}
+
+impl<'de, T: HasLock> serde::Deserialize<'de> for RobustBox<T> {
+    /// Maps the shared struct another process made (and whose mutex it initialised).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            shared: ManuallyDrop::new(ShmBox::deserialize(deserializer)?),
+        })
+    }
+}
+
 impl<T: HasLock> Drop for RobustBox<T> {
     fn drop(&mut self) {
         if !self.shared.lock().held_in_this_process() {

@@ -57,8 +57,10 @@ struct State {
 unsafe impl ShmSafe for State {}
 
 /// The counting machinery both semaphores share.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 struct Core {
-    state: ShmBox<State>,
+    state: std::sync::Arc<ShmBox<State>>,
 }
 
 impl Core {
@@ -72,7 +74,9 @@ impl Core {
             call: "mmap",
             source,
         })?;
-        Ok(Self { state })
+        Ok(Self {
+            state: std::sync::Arc::new(state),
+        })
     }
 
     fn value(&self) -> u32 {
@@ -212,6 +216,8 @@ macro_rules! semaphore_methods {
 /// assert_eq!(done.get_value(), 0);
 /// # Ok(()) }
 /// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Semaphore {
     core: Core,
 }
@@ -275,6 +281,8 @@ impl fmt::Debug for Semaphore {
 /// assert!(slots.release().is_err()); // both are free already
 /// # Ok(()) }
 /// ```
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct BoundedSemaphore {
     core: Core,
 }
