@@ -21,7 +21,7 @@ impl Bytes {
     /// the ring accepts.
     pub(super) fn from_mapping(map: RawMapping) -> std::io::Result<Self> {
         let len = map.len();
-        if !len.is_power_of_two() || len < super::MIN_CAPACITY || len > super::MAX_CAPACITY {
+        if !len.is_power_of_two() || !(super::MIN_CAPACITY..=super::MAX_CAPACITY).contains(&len) {
             return Err(std::io::Error::other(format!(
                 "a ring's bytes cannot be {len} long"
             )));
