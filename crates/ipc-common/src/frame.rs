@@ -107,7 +107,9 @@ fn write_header(len: usize, room: &mut [u8]) -> usize {
 }
 
 /// Writes one frame holding `payload`: header and payload go out together (`writev`), with
-/// no copy of the payload.
+/// no copy of the payload. A peer that has gone away is an error (`BrokenPipe`), never the
+/// death of this process by `SIGPIPE`, whatever that signal's action (see
+/// [`sigpipe`](crate::sigpipe)): `writev` on a socket, unlike `send`, would raise it.
 ///
 /// # Errors
 ///
@@ -121,18 +123,21 @@ pub fn write<W: Write>(writer: &mut W, payload: &[u8], max: usize) -> Result<(),
     }
     let mut header = [0u8; MAX_HEADER];
     let start = write_header(payload.len(), &mut header);
-    let (mut head, mut body) = (&header[start..], payload);
-    while !head.is_empty() || !body.is_empty() {
-        let written = match writer.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]) {
-            Ok(0) => return Err(FrameError::Io(io::ErrorKind::WriteZero.into())),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(FrameError::Io(e)),
-        };
-        let from_head = written.min(head.len());
-        head = &head[from_head..];
-        body = &body[written - from_head..];
-    }
+    crate::sigpipe::without_sigpipe(|| {
+        let (mut head, mut body) = (&header[start..], payload);
+        while !head.is_empty() || !body.is_empty() {
+            let written = match writer.write_vectored(&[IoSlice::new(head), IoSlice::new(body)]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let from_head = written.min(head.len());
+            head = &head[from_head..];
+            body = &body[written - from_head..];
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

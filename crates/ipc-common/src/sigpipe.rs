@@ -7,9 +7,11 @@
 //! `cargo run -p monitor | head` ends quietly), and children inherit it.
 //!
 //! A library that reports a vanished peer as an error (`pipe::PipeError::Closed`) must not
-//! depend on that process-wide setting: it writes inside [`without_sigpipe`]. (Sockets need
-//! none of this: `send` with `MSG_NOSIGNAL` does the same for one call, and std's `UnixStream`
-//! and `TcpStream` write that way.)
+//! depend on that process-wide setting: it writes inside [`without_sigpipe`]. Sockets raise
+//! `SIGPIPE` too: std's `UnixStream` and `TcpStream` avoid it in `write` (`send` with
+//! `MSG_NOSIGNAL`), but not in `write_vectored`, which is a plain `writev`; so
+//! [`frame::write`](crate::frame::write), which writes vectored, writes inside
+//! [`without_sigpipe`] whatever it writes to.
 //!
 //! # Changing the action
 //!

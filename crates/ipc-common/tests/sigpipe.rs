@@ -52,6 +52,20 @@ fn ignored_again() {
     write_to_a_closed_pipe();
 }
 
+/// A frame written (vectored, as `frame::write` does) to a socket whose peer is gone, with
+/// SIGPIPE's default action: `BrokenPipe`, and this process alive (`writev` on a socket raises
+/// SIGPIPE, unlike std's `write`).
+fn a_frame_to_a_closed_socket() {
+    set_default();
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    drop(theirs);
+    let err = ipc_common::frame::write(&mut &ours, &[1; 100], 1 << 20).expect_err("nobody reads");
+    assert!(
+        matches!(&err, ipc_common::frame::FrameError::Io(e) if e.kind() == ErrorKind::BrokenPipe),
+        "{err}"
+    );
+}
+
 fn main() {
     ipc_common::testing::run(&[
         ("ignored_at_start", ignored_at_start),
@@ -64,5 +78,6 @@ fn main() {
             default_action_set_elsewhere_then_announced,
         ),
         ("ignored_again", ignored_again),
+        ("a_frame_to_a_closed_socket", a_frame_to_a_closed_socket),
     ]);
 }
