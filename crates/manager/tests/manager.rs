@@ -17,7 +17,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod common;
-use common::{authenticated, cpu_ticks, pid_exists, request};
+use common::{authenticated, cpu_ticks, name_of, pid_exists, request};
 
 /// A client that sends requests and never reads the replies fills its socket and blocks the
 /// server's thread for that connection only: other clients are served, and the manager still
@@ -26,7 +26,7 @@ fn a_client_that_stops_reading_blocks_only_itself() {
     let manager = Manager::start().expect("start");
     let list = manager.list::<String>().expect("list");
     list.append(&"x".repeat(1000)).expect("append");
-    let mut raw = authenticated(manager.address(), &auth::authkey().expect("key"));
+    let mut raw = authenticated(&name_of(&manager), &auth::authkey().expect("key"));
     // 2 000 requests for the list's items (op 9, object 0): about 2 MB of replies, far more
     // than a socket buffer holds, and nobody reads them.
     let requests = request(9, 0, &[]).repeat(2000);
@@ -331,7 +331,7 @@ fn server_survives_a_client_that_will_not_read() {
     let dict = manager.dict::<u32, u32>().expect("dict");
     dict.set(&1, &1).expect("set");
     // A raw client of the protocol, authenticated.
-    let mut raw = authenticated(manager.address(), &auth::authkey().expect("key"));
+    let mut raw = authenticated(&name_of(&manager), &auth::authkey().expect("key"));
     raw.shutdown(Shutdown::Read).expect("shutdown");
     // One frame: op 5 (DictLen), object 0. Its reply has nowhere to go.
     raw.write_all(&request(5, 0, &[])).expect("request");

@@ -8,6 +8,15 @@ use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
 use ipc_common::auth::{self, AuthKey};
+use manager::{Address, Manager};
+
+/// The abstract socket name a manager listens at.
+pub fn name_of(manager: &Manager) -> String {
+    match manager.address() {
+        Address::Unix(name) => name.clone(),
+        other => panic!("not a Unix address: {other}"),
+    }
+}
 
 /// A connection to the server at `address`, not authenticated yet, whose reads give up after
 /// a generous 30 seconds (so that a test fails rather than hangs).
@@ -29,7 +38,14 @@ pub fn authenticated(address: &str, key: &AuthKey) -> UnixStream {
     stream
 }
 
-/// A request frame: length, op, object id, body.
+/// A field of a request: its length, then its bytes.
+pub fn field(bytes: &[u8]) -> Vec<u8> {
+    let mut field = (bytes.len() as u64).to_be_bytes().to_vec();
+    field.extend_from_slice(bytes);
+    field
+}
+
+/// A request frame: length, op, object id, body (its fields).
 pub fn request(op: u8, id: u32, body: &[u8]) -> Vec<u8> {
     let mut payload = vec![op];
     payload.extend_from_slice(&id.to_be_bytes());
