@@ -28,7 +28,7 @@ use crate::protocol::{Kind, Op};
 ///
 /// ```
 /// let manager = manager::Manager::start()?;
-/// let l = manager.list_from(&[3, 1, 2])?;
+/// let l = manager.list_from([3, 1, 2])?;
 /// l.append(&0)?;
 /// assert_eq!(l.get(-1)?, 0); // Python's l[-1]
 /// assert_eq!(l.get_slice(1..3)?, [1, 2]); // l[1:3]

@@ -87,3 +87,22 @@ pub fn cpu_ticks(pid: i32) -> u64 {
 pub fn pid_exists(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
+
+/// A manager whose server is started by spawn: usable from `#[test]`s, which run on threads
+/// (fork refuses to run in a process with threads).
+pub fn spawned_manager() -> Manager {
+    Manager::builder()
+        .start_method(ipc_common::StartMethod::Spawn)
+        .start()
+        .expect("start a manager by spawn")
+}
+
+/// Waits until `condition` holds, looking every millisecond, for a generous 30 seconds;
+/// panics with `what` if it never does.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
