@@ -17,6 +17,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod common;
+use common::types::Counter;
 use common::{authenticated, cpu_ticks, name_of, pid_exists, request};
 
 /// A client that sends requests and never reads the replies fills its socket and blocks the
@@ -340,8 +341,75 @@ fn server_survives_a_client_that_will_not_read() {
     assert!(pid_exists(manager.pid()));
 }
 
+/// The shared objects of a `SyncManager`, borrowed by forked children as the demo borrows its
+/// dict and list: a queue, a lock around a value, an event, a barrier.
+fn sync_objects_are_shared_with_forked_children() {
+    let manager = Manager::start().expect("start");
+    let jobs = manager.queue::<u32>(0).expect("queue");
+    let lock = manager.lock().expect("lock");
+    let total = manager.value(&0u32).expect("value");
+    let go = manager.event().expect("event");
+    let barrier = manager.barrier(3).expect("barrier");
+    let workers: Vec<Process> = (0..2)
+        .map(|w| {
+            Process::start(format!("worker-{w}"), || {
+                go.wait().expect("wait");
+                for _ in 0..50 {
+                    let job = jobs.get().expect("get");
+                    let _held = lock.lock().expect("lock");
+                    total.set(&(total.get().expect("get") + job)).expect("set");
+                }
+                barrier.wait().expect("barrier");
+            })
+            .expect("start")
+        })
+        .collect();
+    for job in 1..=100 {
+        jobs.put(&job).expect("put");
+    }
+    go.set().expect("set");
+    barrier.wait().expect("barrier");
+    for w in &workers {
+        assert_eq!(w.join().expect("join"), 0);
+    }
+    assert_eq!(total.get().expect("get"), 5050);
+    assert!(jobs.empty().expect("empty"));
+}
+
+/// A registered type under fork: the server is forked from this process, whose registration
+/// it runs.
+fn registered_types_work_under_fork() {
+    let manager = Manager::builder()
+        .register::<Counter>()
+        .start()
+        .expect("start");
+    let counter = manager.create::<Counter>(&0).expect("create");
+    let children: Vec<Process> = (0..3)
+        .map(|c| {
+            Process::start(format!("adder-{c}"), || {
+                for _ in 0..100 {
+                    counter.call::<i64, i64>("add", &1).expect("add");
+                }
+            })
+            .expect("start")
+        })
+        .collect();
+    for c in &children {
+        assert_eq!(c.join().expect("join"), 0);
+    }
+    assert_eq!(counter.call::<(), i64>("get", &()).expect("get"), 300);
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "sync_objects_are_shared_with_forked_children",
+            sync_objects_are_shared_with_forked_children,
+        ),
+        (
+            "registered_types_work_under_fork",
+            registered_types_work_under_fork,
+        ),
         (
             "server_survives_a_client_that_will_not_read",
             server_survives_a_client_that_will_not_read,

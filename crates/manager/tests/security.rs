@@ -330,8 +330,40 @@ fn impostor(address: &str, ready: &Event) {
     }
 }
 
+/// Over TCP the server cannot know who connects: the key alone guards it, as in Python. A
+/// process of another user that knows the key is served, even when the key is the process's
+/// own (not set on purpose: on a Unix socket that user would be refused); one that does not
+/// know it is refused.
+fn over_tcp_the_key_alone_guards_the_manager() {
+    if !can_play_another_user() {
+        return;
+    }
+    let manager = Manager::builder()
+        .address(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .start()
+        .expect("start");
+    let list = manager.list::<u32>().expect("list");
+    let address = manager.address().clone();
+    let other_user = Process::start("other-user", || {
+        become_nobody();
+        list.append(&7).expect("served: it knows the key");
+        let wrong = Manager::connect(address.clone(), AuthKey::new(b"a guess".to_vec()));
+        assert!(
+            matches!(wrong, Err(ManagerError::Auth(AuthError::Refused))),
+            "{wrong:?}"
+        );
+    })
+    .expect("start");
+    assert_eq!(other_user.join().expect("join"), 0);
+    assert_eq!(list.to_vec().expect("to_vec"), [7]);
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "over_tcp_the_key_alone_guards_the_manager",
+            over_tcp_the_key_alone_guards_the_manager,
+        ),
         (
             "another_user_cannot_read_change_or_stop_the_manager",
             another_user_cannot_read_change_or_stop_the_manager,

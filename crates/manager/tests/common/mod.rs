@@ -8,6 +8,8 @@ use std::os::unix::net::{SocketAddr, UnixStream};
 use std::time::Duration;
 
 use ipc_common::auth::{self, AuthKey};
+
+pub mod types;
 use manager::{Address, Manager};
 
 /// The abstract socket name a manager listens at.
