@@ -10,7 +10,7 @@ use std::os::unix::net::{self, UnixListener, UnixStream};
 use std::str::FromStr;
 use std::time::Duration;
 
-use nix::sys::socket::{MsgFlags, recv, setsockopt, sockopt};
+use nix::sys::socket::{MsgFlags, recv, sendmsg, setsockopt, sockopt};
 use serde::{Deserialize, Serialize};
 
 /// A manager's address (Python's `manager.address`): a name in Linux's abstract Unix-socket
@@ -186,8 +186,11 @@ impl Read for &Stream {
     }
 }
 
+/// Every write is a `send` or `sendmsg` with `MSG_NOSIGNAL`: a closed peer is `EPIPE`, never
+/// `SIGPIPE`, whatever `SIGPIPE`'s action is (the section binaries restore the default one,
+/// which ends the process).
 impl Write for &Stream {
-    // std's socket writes use `MSG_NOSIGNAL`: a closed peer is `EPIPE`, not `SIGPIPE`.
+    // std's `write` on a socket is a `send` with `MSG_NOSIGNAL`.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Unix(s) => (&*s).write(buf),
@@ -195,11 +198,11 @@ impl Write for &Stream {
         }
     }
 
+    // std's `write_vectored` on a socket is a plain `writev`, which raises `SIGPIPE`: the
+    // frames of the handshake and of large items go out with `sendmsg` instead.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
-        match self {
-            Stream::Unix(s) => (&*s).write_vectored(bufs),
-            Stream::Tcp(s) => (&*s).write_vectored(bufs),
-        }
+        let fd = self.as_fd().as_raw_fd();
+        Ok(sendmsg::<()>(fd, bufs, &[], MsgFlags::MSG_NOSIGNAL, None)?)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -272,7 +272,9 @@ impl Conn {
             buf,
             target,
         });
-        if patience.is_some() && result.is_ok() {
+        if patience.is_some() && result.as_ref().err().is_none_or(keeps_connection) {
+            // The connection is kept (the reply was read whole, a failure too): its next
+            // request may wait for ever.
             self.reader.get_ref().set_read_timeout(None)?;
         }
         result
@@ -738,6 +740,43 @@ mod tests {
             [true, true],
             "the client kept a connection it could not read"
         );
+    }
+
+    /// A timed request that fails as Python's raises (`queue.Empty`) keeps its connection,
+    /// which then waits for ever again: the timeout was only that request's.
+    #[test]
+    fn a_timed_request_leaves_no_timeout_on_its_connection() {
+        let mut random = [0u8; 8];
+        auth::random_bytes(&mut random).expect("random");
+        let name = format!("manager-client-test-{:x}", u64::from_ne_bytes(random));
+        let key = AuthKey::new(b"test".to_vec());
+        let replies = [
+            framed(&[ERROR, ErrorKind::Empty as u8]),
+            framed(&[OK, 0, 0, 0, 0, 0, 0, 0, 7]),
+        ]
+        .concat();
+        let server = fake_server(&name, &key, vec![replies]);
+        let client = Client::new(Arc::new(Target {
+            address: Address::Unix(name),
+            key,
+            max: 1000,
+        }));
+        let got = client.call_waiting(
+            Op::QueueGet,
+            0,
+            Some(Duration::from_millis(1)),
+            no_body,
+            |reply| reply.done(),
+        );
+        assert!(matches!(got, Err(ManagerError::Empty)), "{got:?}");
+        let timeout = LOCAL.with(|l| match l.borrow().conns.as_slice() {
+            [conn] => conn.reader.get_ref().as_unix().map(|s| s.read_timeout()),
+            _ => None,
+        });
+        assert!(matches!(timeout, Some(Ok(None))), "{timeout:?}");
+        let got = client.call(Op::QueueSize, 0, no_body, |reply| reply.number());
+        assert_eq!(got.expect("the next reply, on the same connection"), 7);
+        server.join().expect("server");
     }
 
     /// Frames of any length get the right header, the long form included.
