@@ -128,18 +128,17 @@ fn wait_at(cell: &Cell<Barrier>, peer: &Peer<'_>, request: &Request<'_>) -> Resu
         }
     });
     barrier.leave(generation);
+    // A timeout or a departure breaks the waiting generation (not a later one: a departed
+    // party of a generation already released breaks nothing).
+    let waiting = barrier.generation == generation && !barrier.broken;
+    if matches!(waited, Waited::TimedOut | Waited::Gone) && waiting {
+        barrier.broken = true;
+        drop(barrier);
+        cell.changed();
+    }
     match waited {
         Waited::Ready(true) => Ok(Reply::Number(index).into()),
-        Waited::Ready(false) => Ok(broken().into()),
-        // Still this generation, not broken: a timeout or a departure breaks it.
-        Waited::TimedOut | Waited::Gone => {
-            barrier.broken = true;
-            drop(barrier);
-            cell.changed();
-            match waited {
-                Waited::Gone => Err(End),
-                _ => Ok(broken().into()),
-            }
-        }
+        Waited::Ready(false) | Waited::TimedOut => Ok(broken().into()),
+        Waited::Gone => Err(End),
     }
 }

@@ -142,3 +142,85 @@ fn wait_on(
         Waited::TimedOut | Waited::Gone => Err(End),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use crate::address::Stream;
+
+    /// A `CondWait` request without a timeout.
+    fn wait_request() -> Vec<u8> {
+        let mut frame = vec![Op::CondWait as u8, 0, 0, 0, 0];
+        frame.extend_from_slice(&8u64.to_be_bytes());
+        frame.extend_from_slice(&u64::MAX.to_be_bytes());
+        frame
+    }
+
+    /// Starts a waiter: a client of its own (its end of the connection is returned) that
+    /// takes the lock and waits; its outcome comes on the channel.
+    fn waiter(
+        id: u64,
+        cell: &Arc<Cell<Condition>>,
+        lock: &Arc<Cell<LockState>>,
+    ) -> (UnixStream, mpsc::Receiver<Option<bool>>) {
+        let (server_end, client_end) = UnixStream::pair().expect("pair");
+        let (tx, rx) = mpsc::channel();
+        let (cell, lock) = (Arc::clone(cell), Arc::clone(lock));
+        thread::spawn(move || {
+            let stream = Stream::Unix(server_end);
+            let peer = Peer::new(id, &stream);
+            assert!(lock.lock().try_take(id));
+            let frame = wait_request();
+            let (request, _) = Request::parse(&frame, 100).expect("request");
+            let notified = match wait_on(&cell, &lock, &peer, &request) {
+                Ok(outcome) => Some(matches!(outcome.reply, Reply::Flag(true))),
+                Err(End) => None,
+            };
+            let _ = tx.send(notified);
+        });
+        (client_end, rx)
+    }
+
+    fn until(what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !condition() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The longest waiter's client is gone when it is notified: the notification goes to the
+    /// next waiter, and the gone one ends without the lock.
+    #[test]
+    fn a_notification_for_a_client_that_is_gone_goes_to_the_next_waiter() {
+        let lock = Cell::new(LockState::new(true));
+        let cell = Cell::new(Condition::new(Arc::clone(&lock)));
+        let waiters = |c: &Cell<Condition>| c.lock().waiters.len();
+        let (first_client, first) = waiter(1, &cell, &lock);
+        until("the first waits", || waiters(&cell) == 1);
+        let (_second_client, second) = waiter(2, &cell, &lock);
+        until("the second waits", || waiters(&cell) == 2);
+        drop(first_client);
+        // Notify one, holding the lock as a third client.
+        assert!(lock.lock().try_take(3));
+        cell.lock().notify(1);
+        cell.changed();
+        assert_eq!(lock.lock().take_all_of(3), 1);
+        lock.changed();
+        let timeout = Duration::from_secs(30);
+        assert_eq!(
+            second.recv_timeout(timeout),
+            Ok(Some(true)),
+            "not passed on"
+        );
+        assert_eq!(first.recv_timeout(timeout), Ok(None));
+        // (The second held the lock again, then its thread ended and released it.)
+        assert!(!lock.lock().held_by(1) && !lock.lock().held_by(2));
+        assert_eq!(waiters(&cell), 0);
+    }
+}

@@ -35,7 +35,7 @@ impl LockState {
     }
 
     /// Takes the lock for `peer` if it can be taken now.
-    fn try_take(&mut self, peer: u64) -> bool {
+    pub(super) fn try_take(&mut self, peer: u64) -> bool {
         match self.holder {
             None => {
                 self.holder = Some(peer);

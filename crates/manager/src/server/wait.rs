@@ -112,6 +112,9 @@ pub(super) fn wait_until<T, R>(
 /// Waits until `ready` returns something (it is called with the state locked, first at once,
 /// then each time the object changes), the deadline passes, or `peer` is gone. Returns the
 /// state, still locked, with the outcome, so that the caller can tidy up in the same step.
+///
+/// Whether the client is gone is looked at first, every time: a client that has gone away is
+/// never given what is ready (an item, a permit, a notification), which stays for the others.
 pub(super) fn wait<'c, T, R>(
     cell: &'c Cell<T>,
     peer: &Peer<'_>,
@@ -120,14 +123,14 @@ pub(super) fn wait<'c, T, R>(
 ) -> (MutexGuard<'c, T>, Waited<R>) {
     let mut state = cell.lock();
     loop {
+        if peer.gone() {
+            return (state, Waited::Gone);
+        }
         if let Some(r) = ready(&mut state) {
             return (state, Waited::Ready(r));
         }
         if expired(deadline) {
             return (state, Waited::TimedOut);
-        }
-        if peer.gone() {
-            return (state, Waited::Gone);
         }
         // Asleep for one slice at most (or to the deadline), then look again.
         let sleep = next_wake(deadline).saturating_duration_since(Instant::now());
