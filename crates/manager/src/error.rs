@@ -18,8 +18,9 @@ pub enum ManagerError {
     #[error("the manager's server process is gone")]
     ServerGone,
     /// A timed request got no answer for this long past its timeout: the server is stopped
-    /// or overloaded. The connection is dropped (and with it whatever the server would have
-    /// given it: a lock is released, an item stays in its queue).
+    /// or overloaded. The connection is dropped, and with it whatever the server would give
+    /// it later: a lock is released, an item stays in its queue (unless its reply was already
+    /// on the way at that very moment, as with any reply that a client stops waiting for).
     #[error("the manager's server did not answer within {0:?} past the request's timeout")]
     Unresponsive(Duration),
     /// The server could not be started.

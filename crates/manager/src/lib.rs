@@ -59,7 +59,7 @@
 //! | `b.parties`, `b.n_waiting`, `b.broken` | `b.parties()`, `b.n_waiting()`, `b.broken()` |
 //! | `m.Value(typecode, v)`: `v.value` | [`Factory::value`] → [`ValueProxy`]: `v.get()`, `v.set(&x)` |
 //! | `m.Array(typecode, seq)`: `len(a)`, `a[i]`, `a[a:b]` | [`Factory::array`] → [`ArrayProxy`]: `a.len()`, `a.get(i)`, `a.set(i, &x)`, `a.get_slice(a..b)` |
-//! | `d["a"] = m.list()` (nested proxies) | `d.set(&"a", &inner)`; `let inner: ListProxy<T> = d.get(&"a")?` |
+//! | `d[k] = m.list()`; `d[k].append(x)` (nested proxies) | `d.set(&k, &m.list()?)`; `d.get(&k)?` is an `Option<ListProxy<T>>` of that same list |
 //! | `BaseManager.register(typeid, callable)` | `Manager::builder().register::<T>()` with `T:` [`SharedType`] |
 //! | `m.typeid(args)`, `proxy._callmethod(name, args)` | `m.create::<T>(&args)?` → [`ObjectProxy`]: `p.call(name, &args)` |
 //! | `register(typeid)` + `connect()` on a client | [`Manager::connect`], then `m.named(name)` ([`Factory::named`]) to reach shared objects by name |
@@ -187,3 +187,32 @@ pub use proxy::{
     ValueProxy,
 };
 pub use registry::{Call, CallError, Registry, SharedType, Types};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proxies and factories may be shared between threads (each thread talks to the server
+    /// over its own connection); a manager may be moved to another thread.
+    #[test]
+    fn proxies_are_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        fn sent<T: Send>() {}
+        shared::<Factory>();
+        sent::<Manager>(); // its server's `Process` handle is not `Sync`
+        shared::<DictProxy<String, Vec<u8>>>();
+        shared::<ListProxy<std::rc::Rc<u8>>>(); // whatever the items are: only bytes travel
+        shared::<NamespaceProxy>();
+        shared::<QueueProxy<u8>>();
+        shared::<LockProxy>();
+        shared::<RLockProxy>();
+        shared::<SemaphoreProxy>();
+        shared::<ConditionProxy>();
+        shared::<EventProxy>();
+        shared::<BarrierProxy>();
+        shared::<ValueProxy<u8>>();
+        shared::<ArrayProxy<u8>>();
+        shared::<ObjectProxy>();
+        shared::<Acquired<'static>>();
+    }
+}
