@@ -18,7 +18,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod common;
-use common::{eventually, spawned_manager};
+use common::{all_stopped, eventually, spawned_manager};
 
 type Result<T = ()> = std::result::Result<T, Box<dyn std::error::Error>>;
 type Outcome = std::result::Result<(), ManagerError>;
@@ -627,6 +627,7 @@ fn a_timed_request_to_a_stopped_server_gives_up() -> Result {
     q.put(&1)?; // connected
     let server = Pid::from_raw(manager.pid());
     kill(server, Signal::SIGSTOP)?;
+    eventually("the server stops", || all_stopped(manager.pid()));
     let started = Instant::now();
     let got = q.get_timeout(SHORT);
     let took = started.elapsed();
