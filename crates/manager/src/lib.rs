@@ -64,6 +64,7 @@
 //! | `m.typeid(args)`, `proxy._callmethod(name, args)` | `m.create::<T>(&args)?` → [`ObjectProxy`]: `p.call(name, &args)` |
 //! | `register(typeid)` + `connect()` on a client | [`Manager::connect`], then `m.named(name)` ([`Factory::named`]) to reach shared objects by name |
 //! | exceptions | [`ManagerError`] variants, each naming the exception |
+//! | `m.Pool()`; `register(..., proxytype=, exposed=, method_to_typeid=)` | not provided (the `pool` crate is Python's `Pool`; wrap an [`ObjectProxy`] in a type of your own for a proxy type) |
 //!
 //! # Who may connect
 //!

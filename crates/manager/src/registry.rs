@@ -76,7 +76,9 @@ pub trait SharedType: Send + Sized + 'static {
 
     /// Runs the method `call` names (Python's `_callmethod`): decode its arguments with
     /// [`Call::args`], give its result with [`Call::reply`] (a method that gives none returns
-    /// `()`).
+    /// `()`). A method that panics fails its call only
+    /// ([`ManagerError::Method`](crate::ManagerError::Method)); the server reports the panic
+    /// on its stderr and goes on.
     ///
     /// # Errors
     ///
