@@ -1,9 +1,14 @@
-//! The client side: one authenticated connection per process, opened on first use.
+//! The client side: one authenticated connection per thread and server, opened on first use.
 //!
-//! A [`Client`] belongs to one proxy (or to the [`Manager`](crate::Manager)). On its first
-//! request in a process it connects to the server and runs the handshake: it answers the
-//! server's challenge, then challenges the server in turn, so that it never talks to a process
-//! that does not know the key (an impostor that took the address of a dead server, say).
+//! As in Python, whose proxies share a connection per thread (`BaseProxy._tls`), every proxy
+//! of one manager used on one thread talks over one connection, and each thread has its own.
+//! The server serves each connection on a thread of its own, so a connection *is* a client to
+//! it: the owner of an `RLock`, the holder of a `Lock` it releases if the connection closes.
+//! A connection is opened on a thread's first request: the client answers the server's
+//! challenge, then challenges the server in turn, so that it never talks to a process that
+//! does not know the key (an impostor that took the address of a dead server, say). A
+//! connection made in another process (copied by `fork`) is never used: each process opens
+//! its own, so that no reply goes to the wrong process. Connections end with their thread.
 //!
 //! A request is encoded whole before anything is sent, so a value that cannot be encoded or is
 //! over the limit is refused with nothing on the wire. Once the request is sent, the reply is
@@ -13,9 +18,9 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufReader, Write};
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixStream};
+use std::mem;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ipc_common::auth::{self, AuthError, AuthKey};
 use ipc_common::codec;
@@ -24,7 +29,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ManagerError;
-use crate::protocol::{self, KEY_LENGTH, MAX_STATUS, OK, Op, REFUSED};
+use crate::address::{Address, Stream};
+use crate::protocol::{self, ERROR, ErrorKind, FIELD_LENGTH, MAX_STATUS, OK, Op, REFUSED};
+use crate::proxy::reference;
 
 /// How many times a connection is tried when the server closes it during the handshake (it
 /// gave up waiting for a client that was stopped, say) before the server counts as gone.
@@ -33,46 +40,65 @@ const CONNECT_ATTEMPTS: usize = 3;
 /// A buffer that grew above this is given back after the request.
 const KEEP_BUFFER: usize = 1 << 20;
 
+/// How long past a request's own timeout its reply is waited for, before the server counts
+/// as unresponsive (stopped, say). Generous: a busy machine must not make a slow reply look
+/// like a dead server.
+pub(crate) const REPLY_GRACE: Duration = Duration::from_secs(10);
+
 /// Where the server is and what it takes to talk to it; shared by a manager's proxies.
 #[derive(Debug)]
 pub(crate) struct Target {
-    /// The abstract socket name.
-    pub(crate) name: String,
+    /// Where the server listens.
+    pub(crate) address: Address,
     /// The key both sides prove they know.
     pub(crate) key: AuthKey,
     /// The largest key, value or item, encoded.
     pub(crate) max: usize,
 }
 
-/// A per-process connection to the server, opened on first use (see the module docs).
-pub(crate) struct Client {
-    target: Arc<Target>,
-    conn: RefCell<Option<Conn>>,
-    /// The request, then the frames of its reply.
-    buf: RefCell<Vec<u8>>,
+impl Target {
+    /// Whether a connection made for `other` may serve this target (same server, same key).
+    fn same_server(&self, address: &Address, key: &AuthKey) -> bool {
+        self.address == *address && self.key.as_bytes() == key.as_bytes()
+    }
 }
 
-/// An open, authenticated connection and the process that opened it.
+/// A handle that sends requests to a server over this thread's connection to it.
+#[derive(Clone, Debug)]
+pub(crate) struct Client {
+    target: Arc<Target>,
+}
+
+/// What each thread keeps: its connections (one per server), and a buffer for requests.
+#[derive(Default)]
+struct Local {
+    conns: Vec<Conn>,
+    buf: Vec<u8>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Local> = RefCell::new(Local::default());
+}
+
+/// An open, authenticated connection, the process that opened it, and whom it talks to.
 struct Conn {
     pid: u32,
-    reader: BufReader<UnixStream>,
+    address: Address,
+    key: AuthKey,
+    reader: BufReader<Stream>,
 }
 
 impl Client {
     pub(crate) fn new(target: Arc<Target>) -> Client {
-        Client {
-            target,
-            conn: RefCell::new(None),
-            buf: RefCell::new(Vec::new()),
-        }
+        Client { target }
     }
 
     pub(crate) fn target(&self) -> &Arc<Target> {
         &self.target
     }
 
-    /// Sends one request, whose body `body` appends to the buffer (see [`Body`]), and reads
-    /// its reply with `reply`.
+    /// Sends one request, whose fields `body` writes (see [`Body`]), and reads its reply with
+    /// `reply`.
     pub(crate) fn call<T>(
         &self,
         op: Op,
@@ -80,60 +106,126 @@ impl Client {
         body: impl FnOnce(&mut Body<'_>) -> Result<(), ManagerError>,
         reply: impl FnOnce(&mut Reply<'_>) -> Result<T, ManagerError>,
     ) -> Result<T, ManagerError> {
-        let mut buf = self.buf.borrow_mut();
-        frame::begin(&mut buf);
-        buf.push(op as u8);
-        buf.extend_from_slice(&id.to_be_bytes());
-        let result = body(&mut Body {
-            buf: &mut buf,
-            max: self.target.max,
-        })
-        .and_then(|()| self.exchange(&mut buf, reply));
-        if buf.capacity() > KEEP_BUFFER {
-            *buf = Vec::new();
+        self.call_waiting(op, id, None, body, reply)
+    }
+
+    /// As [`call`](Self::call), for a request that may wait up to `timeout` in the server
+    /// (`None`: for ever). Its reply is waited for [`REPLY_GRACE`] longer than that, after
+    /// which the server counts as unresponsive and the connection is dropped.
+    pub(crate) fn call_waiting<T>(
+        &self,
+        op: Op,
+        id: u32,
+        timeout: Option<Duration>,
+        body: impl FnOnce(&mut Body<'_>) -> Result<(), ManagerError>,
+        reply: impl FnOnce(&mut Reply<'_>) -> Result<T, ManagerError>,
+    ) -> Result<T, ManagerError> {
+        // The thread's buffer, unless the thread is ending (its locals are being dropped).
+        let mut buf = LOCAL
+            .try_with(|l| mem::take(&mut l.borrow_mut().buf))
+            .unwrap_or_default();
+        let result = self.request(&mut buf, op, id, body).and_then(|()| {
+            let mut conn = self.checkout()?;
+            let result = conn.exchange(&mut buf, timeout, &self.target, reply);
+            if result.as_ref().err().is_none_or(keeps_connection) {
+                checkin(conn);
+            }
+            result
+        });
+        if buf.capacity() <= KEEP_BUFFER {
+            let _ = LOCAL.try_with(|l| l.borrow_mut().buf = buf);
         }
         result
     }
 
-    /// Sends the request in `buf` on this process's connection and reads the reply; drops the
-    /// connection unless the reply was read whole.
-    fn exchange<T>(
+    /// Encodes the request into `buf`.
+    fn request(
         &self,
         buf: &mut Vec<u8>,
-        reply: impl FnOnce(&mut Reply<'_>) -> Result<T, ManagerError>,
-    ) -> Result<T, ManagerError> {
-        let max = self.target.max;
-        let request = frame::finish(buf, protocol::max_request(max)).map_err(too_large)?;
-        let mut slot = self.conn.borrow_mut();
-        let pid = std::process::id();
-        let conn = match &mut *slot {
-            Some(conn) if conn.pid == pid => conn,
-            // None, or a copy inherited from the parent: dropping it closes only our fd.
-            other => other.insert(Conn::connect(&self.target, pid)?),
+        op: Op,
+        id: u32,
+        fill: impl FnOnce(&mut Body<'_>) -> Result<(), ManagerError>,
+    ) -> Result<(), ManagerError> {
+        buf.clear();
+        let mut body = Body {
+            head: open_frame(buf),
+            buf,
+            max: self.target.max,
+            count_at: None,
+            count: 0,
         };
-        let result = conn.send(request).and_then(|()| {
-            reply(&mut Reply {
-                reader: &mut conn.reader,
-                buf,
-                max,
-            })
-        });
-        // A refusal is one whole status frame; after any other error, bytes of the reply may
-        // still be on their way.
-        if matches!(&result, Err(e) if !matches!(e, ManagerError::Refused(_))) {
-            *slot = None;
-        }
-        result
+        body.buf.push(op as u8);
+        body.buf.extend_from_slice(&id.to_be_bytes());
+        fill(&mut body)?;
+        body.finish()
     }
+
+    /// This thread's connection to the server, taken out of the thread's list (so that a
+    /// request made while this one runs opens its own), or a new one.
+    fn checkout(&self) -> Result<Conn, ManagerError> {
+        let pid = std::process::id();
+        let (address, key) = (&self.target.address, &self.target.key);
+        let found = LOCAL.try_with(|l| {
+            let conns = &mut l.borrow_mut().conns;
+            // Copies made by fork belong to the parent: closing ours leaves its socket open.
+            conns.retain(|c| c.pid == pid);
+            let at = conns
+                .iter()
+                .position(|c| self.target.same_server(&c.address, &c.key));
+            match at {
+                Some(at) => Some(conns.swap_remove(at)),
+                None => {
+                    // Before opening another, close those whose server is gone.
+                    conns.retain(|c| !c.reader.get_ref().peer_gone());
+                    None
+                }
+            }
+        });
+        match found {
+            Ok(Some(conn)) => Ok(conn),
+            _ => Conn::connect(address, key, pid),
+        }
+    }
+}
+
+/// Puts a connection back in the thread's list (unless the thread is ending).
+fn checkin(conn: Conn) {
+    let _ = LOCAL.try_with(|l| l.borrow_mut().conns.push(conn));
+}
+
+/// Closes this thread's connection to the server at `address` (the manager that started it
+/// is stopping it).
+pub(crate) fn forget(address: &Address) {
+    let _ = LOCAL.try_with(|l| l.borrow_mut().conns.retain(|c| c.address != *address));
+}
+
+/// Whether a request that failed with `e` left its connection ready for the next one: the
+/// reply was one whole status frame.
+fn keeps_connection(e: &ManagerError) -> bool {
+    use ManagerError::*;
+    matches!(
+        e,
+        Refused(_)
+            | KeyNotFound(_)
+            | IndexOutOfRange(_)
+            | NotInList(_)
+            | NoAttribute(_)
+            | Empty
+            | Full
+            | NotHeld(_)
+            | TooManyReleases(_)
+            | BrokenBarrier
+            | Method(_)
+            | NoMemory(_)
+    )
 }
 
 impl Conn {
     /// Connects and authenticates; a server that closes the connection during the handshake
     /// is tried again, and counts as gone if it cannot be reached.
-    fn connect(target: &Target, pid: u32) -> Result<Conn, ManagerError> {
-        let addr = SocketAddr::from_abstract_name(&target.name)?;
+    fn connect(address: &Address, key: &AuthKey, pid: u32) -> Result<Conn, ManagerError> {
         for _ in 0..CONNECT_ATTEMPTS {
-            let stream = UnixStream::connect_addr(&addr).map_err(|e| match e.kind() {
+            let stream = Stream::connect(address).map_err(|e| match e.kind() {
                 io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => {
                     ManagerError::ServerGone
                 }
@@ -141,12 +233,14 @@ impl Conn {
             })?;
             // The server challenges first, as Python's Listener does; then we challenge it.
             let mut handshake = &stream;
-            let proved = auth::answer_challenge(&mut handshake, &target.key)
-                .and_then(|()| auth::deliver_challenge(&mut handshake, &target.key));
+            let proved = auth::answer_challenge(&mut handshake, key)
+                .and_then(|()| auth::deliver_challenge(&mut handshake, key));
             match proved {
                 Ok(()) => {
                     return Ok(Conn {
                         pid,
+                        address: address.clone(),
+                        key: key.clone(),
                         reader: BufReader::with_capacity(64 * 1024, stream),
                     });
                 }
@@ -157,24 +251,72 @@ impl Conn {
         Err(ManagerError::ServerGone)
     }
 
-    /// Writes the request (std's socket writes use `MSG_NOSIGNAL`: a dead server is `EPIPE`,
-    /// not `SIGPIPE`).
-    fn send(&self, request: &[u8]) -> Result<(), ManagerError> {
-        let mut stream = self.reader.get_ref();
-        stream
-            .write_all(request)
-            .map_err(|e| lost(FrameError::Io(e)))
+    /// Sends the request in `buf` and reads the reply (into `buf`, which is then free).
+    fn exchange<T>(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Option<Duration>,
+        target: &Arc<Target>,
+        reply: impl FnOnce(&mut Reply<'_>) -> Result<T, ManagerError>,
+    ) -> Result<T, ManagerError> {
+        let stream = self.reader.get_ref();
+        (&*stream)
+            .write_all(buf)
+            .map_err(|e| lost(FrameError::Io(e)))?;
+        let patience = timeout.map(|t| t.saturating_add(REPLY_GRACE));
+        if patience.is_some() {
+            stream.set_read_timeout(patience)?;
+        }
+        let result = reply(&mut Reply {
+            reader: &mut self.reader,
+            buf,
+            target,
+        });
+        if patience.is_some() && result.as_ref().err().is_none_or(keeps_connection) {
+            // The connection is kept (the reply was read whole, a failure too): its next
+            // request may wait for ever.
+            self.reader.get_ref().set_read_timeout(None)?;
+        }
+        result
     }
 }
 
-/// The body of a request being built: keys, values and items, each checked against the limit.
+/// Opens a frame at the end of `buf` (room for a short header) and returns where it starts.
+fn open_frame(buf: &mut Vec<u8>) -> usize {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    at
+}
+
+/// Writes the header of the frame opened at `at`, whose payload runs to the end of `buf`; the
+/// long form (above `i32::MAX`) needs 8 more bytes, made room for by moving the payload.
+fn close_frame(buf: &mut Vec<u8>, at: usize) {
+    let len = buf.len() - at - 4;
+    match i32::try_from(len) {
+        Ok(short) => buf[at..at + 4].copy_from_slice(&short.to_be_bytes()),
+        Err(_) => {
+            buf[at..at + 4].copy_from_slice(&(-1i32).to_be_bytes());
+            buf.splice(at + 4..at + 4, (len as u64).to_be_bytes());
+        }
+    }
+}
+
+/// The request being built: the head's fields, then the items of a sequence, each checked
+/// against the limit.
 pub(crate) struct Body<'a> {
     buf: &'a mut Vec<u8>,
     max: usize,
+    /// Where the head frame starts.
+    head: usize,
+    /// Where the sequence's count field is, once the sequence has begun.
+    count_at: Option<usize>,
+    /// How many items the sequence has.
+    count: u64,
 }
 
 impl Body<'_> {
-    /// Appends the encoding of `value`, a `what` ("key", "value", "item").
+    /// A field holding the encoding of `value`, a `what` ("key", "value", "item"), or, once a
+    /// sequence has begun, an item frame.
     ///
     /// # Errors
     ///
@@ -184,32 +326,124 @@ impl Body<'_> {
         what: &'static str,
         value: &T,
     ) -> Result<(), ManagerError> {
-        let start = self.buf.len();
+        let at = self.open();
         codec::encode(value, self.buf).map_err(ManagerError::Encode)?;
-        let len = self.buf.len() - start;
+        self.close(at, what)
+    }
+
+    /// A field of raw bytes (a name, a method, a type's id), at most the limit.
+    pub(crate) fn bytes(&mut self, what: &'static str, bytes: &[u8]) -> Result<(), ManagerError> {
+        let at = self.open();
+        self.buf.extend_from_slice(bytes);
+        self.close(at, what)
+    }
+
+    /// A field holding a number.
+    pub(crate) fn number(&mut self, n: u64) -> Result<(), ManagerError> {
+        self.bytes("number", &n.to_be_bytes())
+    }
+
+    /// A field holding an index, which may be negative (counted from the end).
+    pub(crate) fn index(&mut self, i: i64) -> Result<(), ManagerError> {
+        self.bytes("index", &i.to_be_bytes())
+    }
+
+    /// A field holding an index or nothing (Python's `None` in a slice).
+    pub(crate) fn optional_index(&mut self, i: Option<i64>) -> Result<(), ManagerError> {
+        match i {
+            Some(i) => self.index(i),
+            None => self.bytes("index", &[]),
+        }
+    }
+
+    /// A field holding a timeout (`None`: for ever).
+    pub(crate) fn timeout(&mut self, timeout: Option<Duration>) -> Result<(), ManagerError> {
+        self.number(protocol::timeout_field(timeout))
+    }
+
+    /// Ends the head with the sequence's count; the values given from now on are its items.
+    pub(crate) fn sequence(&mut self) -> Result<(), ManagerError> {
+        let at = self.buf.len() + FIELD_LENGTH;
+        self.number(0)?;
+        self.end_head()?;
+        self.count_at = Some(at);
+        Ok(())
+    }
+
+    /// Appends the items of a sequence (after [`sequence`](Self::sequence)).
+    pub(crate) fn values<T: Serialize + 'static>(
+        &mut self,
+        what: &'static str,
+        items: impl IntoIterator<Item = impl std::borrow::Borrow<T>>,
+    ) -> Result<(), ManagerError> {
+        items
+            .into_iter()
+            .try_for_each(|item| self.value(what, item.borrow()))
+    }
+
+    fn end_head(&mut self) -> Result<(), ManagerError> {
+        let len = self.buf.len() - self.head - 4;
+        let max = protocol::max_request(self.max);
+        if len > max {
+            return Err(ManagerError::TooLarge {
+                what: "request",
+                len: len as u64,
+                max,
+            });
+        }
+        close_frame(self.buf, self.head);
+        Ok(())
+    }
+
+    /// Opens a field (in the head) or an item frame (in a sequence).
+    fn open(&mut self) -> usize {
+        let at = self.buf.len();
+        let room = if self.count_at.is_some() {
+            4
+        } else {
+            FIELD_LENGTH
+        };
+        self.buf.resize(at + room, 0);
+        at
+    }
+
+    /// Closes the field or item frame opened at `at`, refusing it above the limit.
+    fn close(&mut self, at: usize, what: &'static str) -> Result<(), ManagerError> {
+        let room = if self.count_at.is_some() {
+            4
+        } else {
+            FIELD_LENGTH
+        };
+        let len = self.buf.len() - at - room;
         if len > self.max {
-            self.buf.truncate(start);
+            self.buf.truncate(at);
             return Err(ManagerError::TooLarge {
                 what,
                 len: len as u64,
                 max: self.max,
             });
         }
+        if self.count_at.is_some() {
+            close_frame(self.buf, at);
+            self.count += 1;
+        } else {
+            self.buf[at..at + FIELD_LENGTH].copy_from_slice(&(len as u64).to_be_bytes());
+        }
         Ok(())
     }
 
-    /// Appends a key, preceded by its length, then a value.
-    pub(crate) fn key_value<K: Serialize + 'static, V: Serialize + 'static>(
-        &mut self,
-        key: &K,
-        value: &V,
-    ) -> Result<(), ManagerError> {
-        let at = self.buf.len();
-        self.buf.extend_from_slice(&[0; KEY_LENGTH]);
-        self.value("key", key)?;
-        let key_len = (self.buf.len() - at - KEY_LENGTH) as u64;
-        self.buf[at..at + KEY_LENGTH].copy_from_slice(&key_len.to_be_bytes());
-        self.value("value", value)
+    /// Closes the head (or writes the sequence's count).
+    fn finish(self) -> Result<(), ManagerError> {
+        match self.count_at {
+            Some(at) => {
+                self.buf[at..at + 8].copy_from_slice(&self.count.to_be_bytes());
+                Ok(())
+            }
+            None => {
+                let mut this = self;
+                this.end_head()
+            }
+        }
     }
 }
 
@@ -220,9 +454,11 @@ pub(crate) fn no_body(_: &mut Body<'_>) -> Result<(), ManagerError> {
 
 /// The reply being read: a status frame, then the frames the request's reply has.
 pub(crate) struct Reply<'a> {
-    reader: &'a mut BufReader<UnixStream>,
+    reader: &'a mut BufReader<Stream>,
     buf: &'a mut Vec<u8>,
-    max: usize,
+    /// The server that replies: a proxy found in a value refers to it (see
+    /// [`reference`]).
+    target: &'a Arc<Target>,
 }
 
 impl Reply<'_> {
@@ -231,9 +467,8 @@ impl Reply<'_> {
         frame::read(self.reader, self.buf, MAX_STATUS).map_err(lost)?;
         match self.buf.split_first() {
             Some((&OK, rest)) => Ok(rest),
-            Some((&REFUSED, message)) => Err(ManagerError::Refused(
-                String::from_utf8_lossy(message).into_owned(),
-            )),
+            Some((&REFUSED, message)) => Err(ManagerError::Refused(text(message))),
+            Some((&ERROR, rest)) => Err(failure(rest)),
             _ => Err(bad_reply("a status frame of another form")),
         }
     }
@@ -246,42 +481,105 @@ impl Reply<'_> {
         }
     }
 
-    /// A success carrying a number (an object id, a length, a count of items to follow).
-    pub(crate) fn number(&mut self) -> Result<u64, ManagerError> {
+    /// A success carrying `N` numbers.
+    pub(crate) fn numbers<const N: usize>(&mut self) -> Result<[u64; N], ManagerError> {
         let bytes = self.status()?;
-        let bytes: [u8; 8] = bytes
-            .try_into()
-            .map_err(|_| bad_reply("a number of another length"))?;
-        Ok(u64::from_be_bytes(bytes))
+        if bytes.len() != 8 * N {
+            return Err(bad_reply("numbers of another length"));
+        }
+        let mut numbers = [0; N];
+        for (n, chunk) in numbers.iter_mut().zip(bytes.chunks_exact(8)) {
+            *n = u64::from_be_bytes(chunk.try_into().unwrap_or_default());
+        }
+        Ok(numbers)
     }
 
-    /// A success saying whether an item follows.
-    pub(crate) fn found(&mut self) -> Result<bool, ManagerError> {
+    /// A success carrying a number (an object id, a length, a count).
+    pub(crate) fn number(&mut self) -> Result<u64, ManagerError> {
+        Ok(self.numbers::<1>()?[0])
+    }
+
+    /// A length, as a `usize`.
+    pub(crate) fn length(&mut self) -> Result<usize, ManagerError> {
+        let n = self.number()?;
+        usize::try_from(n).map_err(|_| ManagerError::BadReply(format!("a length of {n}")))
+    }
+
+    /// A success carrying a yes or a no (for a lookup: whether the value follows).
+    pub(crate) fn flag(&mut self) -> Result<bool, ManagerError> {
         match self.status()? {
             [0] => Ok(false),
             [1] => Ok(true),
-            _ => Err(bad_reply("a presence flag of another form")),
+            _ => Err(bad_reply("a flag of another form")),
         }
     }
 
-    /// Reads the next item's frame and decodes it.
+    /// A lookup's value, or `None` if the server found none.
+    pub(crate) fn found<T: DeserializeOwned + 'static>(
+        &mut self,
+    ) -> Result<Option<T>, ManagerError> {
+        match self.flag()? {
+            true => self.item().map(Some),
+            false => Ok(None),
+        }
+    }
+
+    /// Reads the next item's frame and decodes it; a proxy in it that refers to this server
+    /// uses this connection's key.
     pub(crate) fn item<T: DeserializeOwned + 'static>(&mut self) -> Result<T, ManagerError> {
-        frame::read(self.reader, self.buf, self.max).map_err(lost)?;
-        codec::decode(self.buf).map_err(ManagerError::Decode)
+        frame::read(self.reader, self.buf, self.target.max).map_err(lost)?;
+        reference::decoding_from(self.target, || codec::decode(self.buf))
+            .map_err(ManagerError::Decode)
     }
 
     /// A count, then that many items decoded by `each`, collected.
     pub(crate) fn items<T>(
         &mut self,
-        mut each: impl FnMut(&mut Self) -> Result<T, ManagerError>,
+        each: impl FnMut(&mut Self) -> Result<T, ManagerError>,
     ) -> Result<Vec<T>, ManagerError> {
         let count = self.number()?;
+        self.counted(count, each)
+    }
+
+    /// `count` items decoded by `each`, collected.
+    pub(crate) fn counted<T>(
+        &mut self,
+        count: u64,
+        mut each: impl FnMut(&mut Self) -> Result<T, ManagerError>,
+    ) -> Result<Vec<T>, ManagerError> {
         // Memory follows the items that arrive, not the count the server announced.
         let mut items = Vec::with_capacity(count.min(1024) as usize);
         for _ in 0..count {
             items.push(each(self)?);
         }
         Ok(items)
+    }
+}
+
+/// A message of the server, as text.
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The error an `[ERROR][kind][message]` status stands for.
+fn failure(rest: &[u8]) -> ManagerError {
+    let Some((&kind, message)) = rest.split_first() else {
+        return bad_reply("an error without its kind");
+    };
+    let message = text(message);
+    match ErrorKind::from_byte(kind) {
+        Some(ErrorKind::Key) => ManagerError::KeyNotFound(message),
+        Some(ErrorKind::Index) => ManagerError::IndexOutOfRange(message),
+        Some(ErrorKind::NotInList) => ManagerError::NotInList(message),
+        Some(ErrorKind::NoAttribute) => ManagerError::NoAttribute(message),
+        Some(ErrorKind::Empty) => ManagerError::Empty,
+        Some(ErrorKind::Full) => ManagerError::Full,
+        Some(ErrorKind::NotHeld) => ManagerError::NotHeld(message),
+        Some(ErrorKind::TooManyReleases) => ManagerError::TooManyReleases(message),
+        Some(ErrorKind::BrokenBarrier) => ManagerError::BrokenBarrier,
+        Some(ErrorKind::Method) => ManagerError::Method(message),
+        Some(ErrorKind::NoMemory) => ManagerError::NoMemory(message),
+        None => bad_reply(&format!("an error of unknown kind {kind}")),
     }
 }
 
@@ -301,6 +599,14 @@ fn is_gone(e: &FrameError) -> bool {
 fn lost(e: FrameError) -> ManagerError {
     match e {
         e if is_gone(&e) => ManagerError::ServerGone,
+        FrameError::Io(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            ManagerError::Unresponsive(REPLY_GRACE)
+        }
         FrameError::TooLarge { len, max } => ManagerError::TooLarge {
             what: "reply",
             len,
@@ -308,17 +614,6 @@ fn lost(e: FrameError) -> ManagerError {
         },
         FrameError::Io(e) => ManagerError::Io(e),
         other => bad_reply(&other.to_string()),
-    }
-}
-
-fn too_large(e: FrameError) -> ManagerError {
-    match e {
-        FrameError::TooLarge { len, max } => ManagerError::TooLarge {
-            what: "request",
-            len,
-            max,
-        },
-        other => ManagerError::Io(io::Error::other(other)),
     }
 }
 
@@ -330,13 +625,14 @@ fn bad_reply(what: &str) -> ManagerError {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::unix::net::UnixListener;
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixListener};
     use std::thread;
-    use std::time::Duration;
 
-    /// A server that speaks the handshake, then answers the one request of each connection
-    /// with the bytes it is given; returns, for each connection but the last, whether the
-    /// client closed it.
+    /// A server that speaks the handshake, then answers the first request of each connection
+    /// with the bytes it is given (the last connection's bytes answer two requests: it waits
+    /// for the second before closing); returns, for each connection but the last, whether
+    /// the client closed it.
     fn fake_server(
         name: &str,
         key: &AuthKey,
@@ -359,7 +655,10 @@ mod tests {
                 stream.write_all(&reply).expect("reply");
                 open.push(stream);
             }
-            open.pop();
+            if let Some(mut last) = open.pop() {
+                let mut request = Vec::new();
+                frame::read(&mut last, &mut request, 1 << 20).expect("a second request");
+            }
             open.iter()
                 .map(|mut s| matches!(s.read(&mut [0u8; 1]), Ok(0)))
                 .collect()
@@ -380,7 +679,7 @@ mod tests {
 
     /// A reply that cannot be taken (over the limit, or of another type) leaves bytes behind
     /// it; the client drops that connection, and its next request, on a new connection, gets
-    /// its own reply.
+    /// its own reply. A typed failure is one whole frame: the connection is kept.
     #[test]
     fn a_reply_not_taken_never_desynchronises_the_next_one() {
         let mut random = [0u8; 8];
@@ -394,18 +693,25 @@ mod tests {
             framed(&encoded(&"another".to_string())),
         ]
         .concat();
-        let good = framed(&[OK, 0, 0, 0, 0, 0, 0, 0, 42]);
-        let server = fake_server(&name, &key, vec![oversized, mistyped, good]);
+        let typed = [
+            framed(
+                &[
+                    &[ERROR, ErrorKind::Index as u8][..],
+                    b"list index out of range",
+                ]
+                .concat(),
+            ),
+            framed(&[OK, 0, 0, 0, 0, 0, 0, 0, 42]),
+        ]
+        .concat();
+        let server = fake_server(&name, &key, vec![oversized, mistyped, typed]);
         let client = Client::new(Arc::new(Target {
-            name,
+            address: Address::Unix(name),
             key,
             max: 1000,
         }));
 
-        let got = client.call(Op::DictGet, 0, no_body, |reply| {
-            reply.found()?;
-            reply.item::<Vec<u8>>()
-        });
+        let got = client.call(Op::DictGet, 0, no_body, |reply| reply.found::<Vec<u8>>());
         assert!(
             matches!(
                 got,
@@ -421,13 +727,68 @@ mod tests {
             reply.items(|reply| reply.item::<u32>())
         });
         assert!(matches!(got, Err(ManagerError::Decode(_))), "{got:?}");
+        let got = client.call(Op::ListGet, 0, no_body, |reply| reply.number());
+        assert!(
+            matches!(&got, Err(ManagerError::IndexOutOfRange(m)) if m == "list index out of range"),
+            "{got:?}"
+        );
         let got = client.call(Op::DictLen, 0, no_body, |reply| reply.number());
-        assert_eq!(got.expect("its own reply"), 42);
+        assert_eq!(got.expect("its own reply, on the same connection"), 42);
         let closed = server.join().expect("server");
         assert_eq!(
             closed,
             [true, true],
             "the client kept a connection it could not read"
         );
+    }
+
+    /// A timed request that fails as Python's raises (`queue.Empty`) keeps its connection,
+    /// which then waits for ever again: the timeout was only that request's.
+    #[test]
+    fn a_timed_request_leaves_no_timeout_on_its_connection() {
+        let mut random = [0u8; 8];
+        auth::random_bytes(&mut random).expect("random");
+        let name = format!("manager-client-test-{:x}", u64::from_ne_bytes(random));
+        let key = AuthKey::new(b"test".to_vec());
+        let replies = [
+            framed(&[ERROR, ErrorKind::Empty as u8]),
+            framed(&[OK, 0, 0, 0, 0, 0, 0, 0, 7]),
+        ]
+        .concat();
+        let server = fake_server(&name, &key, vec![replies]);
+        let client = Client::new(Arc::new(Target {
+            address: Address::Unix(name),
+            key,
+            max: 1000,
+        }));
+        let got = client.call_waiting(
+            Op::QueueGet,
+            0,
+            Some(Duration::from_millis(1)),
+            no_body,
+            |reply| reply.done(),
+        );
+        assert!(matches!(got, Err(ManagerError::Empty)), "{got:?}");
+        let timeout = LOCAL.with(|l| match l.borrow().conns.as_slice() {
+            [conn] => conn.reader.get_ref().as_unix().map(|s| s.read_timeout()),
+            _ => None,
+        });
+        assert!(matches!(timeout, Some(Ok(None))), "{timeout:?}");
+        let got = client.call(Op::QueueSize, 0, no_body, |reply| reply.number());
+        assert_eq!(got.expect("the next reply, on the same connection"), 7);
+        server.join().expect("server");
+    }
+
+    /// Frames of any length get the right header, the long form included.
+    #[test]
+    fn frames_are_closed_with_short_and_long_headers() {
+        let mut buf = vec![9];
+        let at = open_frame(&mut buf);
+        buf.extend_from_slice(b"abc");
+        close_frame(&mut buf, at);
+        assert_eq!(buf, [9, 0, 0, 0, 3, b'a', b'b', b'c']);
+        let mut read = Vec::new();
+        frame::read(&mut &buf[1..], &mut read, 10).expect("read");
+        assert_eq!(read, b"abc");
     }
 }

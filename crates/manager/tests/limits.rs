@@ -9,7 +9,7 @@ use ipc_common::auth;
 use manager::{Manager, ManagerError};
 
 mod common;
-use common::{authenticated, read_to_end, request};
+use common::{authenticated, field, name_of, read_to_end, request};
 
 /// A snapshot is not limited: a list and a dict whose items add up to many times the limit
 /// come back whole, and the proxy goes on. (A reply over the limit used to be refused with
@@ -127,7 +127,8 @@ fn a_malformed_request_drops_only_its_connection() {
         ("a length with a body", request(8, 0, &[1])),
         ("a key longer than the request", dict_set(100, b"ab")),
         ("a key length of 2^64 - 1", dict_set(u64::MAX, b"ab")),
-        ("an item over the limit", request(7, 0, &[0; 1001])),
+        ("an item over the limit", request(7, 0, &field(&[0; 1001]))),
+        ("an item without its length", request(7, 0, &[0; 10])),
         (
             "a frame over the limit",
             0x7fff_ffffu32.to_be_bytes().to_vec(),
@@ -135,11 +136,11 @@ fn a_malformed_request_drops_only_its_connection() {
         ("a negative length", (-5i32).to_be_bytes().to_vec()),
         (
             "a request cut short",
-            request(7, 0, &[9; 100])[..50].to_vec(),
+            request(7, 0, &field(&[9; 100]))[..50].to_vec(),
         ),
     ];
     for (what, bytes) in malformed {
-        let raw = authenticated(manager.address(), &key);
+        let raw = authenticated(&name_of(&manager), &key);
         (&raw).write_all(&bytes).expect("request");
         // Nothing more (the server may have closed already, which is as good).
         let _ = raw.shutdown(std::net::Shutdown::Write);

@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use ipc_common::auth;
 use ipc_common::fault::{self, Fault};
 use ipc_common::{Event, Process, ShmBox};
-use manager::{Manager, ManagerError};
+use manager::{Address, AuthKey, Manager, ManagerError};
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 mod common;
-use common::{authenticated, cpu_ticks, pid_exists, request};
+use common::types::Counter;
+use common::{authenticated, cpu_ticks, field, name_of, pid_exists, request};
 
 /// A client that sends requests and never reads the replies fills its socket and blocks the
 /// server's thread for that connection only: other clients are served, and the manager still
@@ -26,7 +27,7 @@ fn a_client_that_stops_reading_blocks_only_itself() {
     let manager = Manager::start().expect("start");
     let list = manager.list::<String>().expect("list");
     list.append(&"x".repeat(1000)).expect("append");
-    let mut raw = authenticated(manager.address(), &auth::authkey().expect("key"));
+    let mut raw = authenticated(&name_of(&manager), &auth::authkey().expect("key"));
     // 2 000 requests for the list's items (op 9, object 0): about 2 MB of replies, far more
     // than a socket buffer holds, and nobody reads them.
     let requests = request(9, 0, &[]).repeat(2000);
@@ -323,28 +324,155 @@ fn demo_output_is_complete() {
 /// A client that will never read its reply (killed, or it shut its socket for reading): the
 /// server's write fails with EPIPE and it goes on serving the others, even with SIGPIPE's
 /// default action restored (as every section binary has it, see `cli::sections`; the server
-/// inherits it). The server's writes are std `UnixStream` writes, which send with
-/// `MSG_NOSIGNAL`; a plain `write(2)` there would let SIGPIPE end the server.
+/// inherits it). Every write of the server is a `send` or `sendmsg` with `MSG_NOSIGNAL`, the
+/// writes of a large reply's frames too; a plain `write(2)` or `writev(2)` there would let
+/// SIGPIPE end the server.
 fn server_survives_a_client_that_will_not_read() {
     ipc_common::sigpipe::set_default();
     let manager = Manager::start().expect("start");
-    let dict = manager.dict::<u32, u32>().expect("dict");
-    dict.set(&1, &1).expect("set");
-    // A raw client of the protocol, authenticated.
-    let mut raw = authenticated(manager.address(), &auth::authkey().expect("key"));
-    raw.shutdown(Shutdown::Read).expect("shutdown");
-    // One frame: op 5 (DictLen), object 0. Its reply has nowhere to go.
-    raw.write_all(&request(5, 0, &[])).expect("request");
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(dict.len().expect("the server is still serving"), 1);
+    let dict = manager.dict::<u32, Vec<u8>>().expect("dict");
+    dict.set(&1, &vec![7; 1 << 20]).expect("set");
+    let mut key = Vec::new();
+    ipc_common::codec::encode(&1u32, &mut key).expect("key");
+    // Raw clients of the protocol, authenticated: one frame each, op 5 (DictLen) and op 4
+    // (DictGet, a reply of 1 MiB), object 0. Their replies have nowhere to go.
+    for request in [request(5, 0, &[]), request(4, 0, &field(&key))] {
+        let mut raw = authenticated(&name_of(&manager), &auth::authkey().expect("key"));
+        raw.shutdown(Shutdown::Read).expect("shutdown");
+        raw.write_all(&request).expect("request");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(dict.len().expect("the server is still serving"), 1);
+        assert!(pid_exists(manager.pid()));
+    }
+    // Over TCP a closed peer is seen only when its reset comes back: the first writes of a
+    // large reply succeed, a later one fails.
+    let key = AuthKey::random().expect("key");
+    let manager = Manager::builder()
+        .address(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .authkey(key.clone())
+        .start()
+        .expect("start");
+    let dict = manager.dict::<u32, Vec<u8>>().expect("dict");
+    dict.set(&1, &vec![7; 1 << 20]).expect("set");
+    let Address::Tcp(addr) = manager.address().clone() else {
+        unreachable!()
+    };
+    for _ in 0..20 {
+        let mut raw = std::net::TcpStream::connect(addr).expect("connect");
+        let mut handshake = &raw;
+        auth::answer_challenge(&mut handshake, &key).expect("answer");
+        auth::deliver_challenge(&mut handshake, &key).expect("deliver");
+        raw.write_all(&request(4, 0, &field(&key_bytes(&1u32))))
+            .expect("request");
+        drop(raw);
+        assert_eq!(dict.len().expect("the server is still serving"), 1);
+    }
     assert!(pid_exists(manager.pid()));
+}
+
+/// Clients that leave in the middle of the handshake, before its verdict is sent: the server
+/// writes the verdict to a closed connection, which fails, and goes on, even with SIGPIPE's
+/// default action (the handshake's writes are `sendmsg` with `MSG_NOSIGNAL` too).
+fn server_survives_clients_that_leave_during_the_handshake() {
+    ipc_common::sigpipe::set_default();
+    let manager = Manager::start().expect("start");
+    let list = manager.list::<u32>().expect("list");
+    for i in 0..50 {
+        let mut raw = common::connect(&name_of(&manager));
+        let mut challenge = Vec::new();
+        ipc_common::frame::read(&mut raw, &mut challenge, 256).expect("challenge");
+        raw.write_all(&common::framed(&[b'x'; 40]))
+            .expect("a wrong answer");
+        drop(raw);
+        list.append(&i).expect("the server is still serving");
+    }
+    assert_eq!(list.len().expect("len"), 50);
+    assert!(pid_exists(manager.pid()));
+}
+
+/// The encoding of `value`.
+fn key_bytes(value: &u32) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    ipc_common::codec::encode(value, &mut bytes).expect("encode");
+    bytes
+}
+
+/// The shared objects of a `SyncManager`, borrowed by forked children as the demo borrows its
+/// dict and list: a queue, a lock around a value, an event, a barrier.
+fn sync_objects_are_shared_with_forked_children() {
+    let manager = Manager::start().expect("start");
+    let jobs = manager.queue::<u32>(0).expect("queue");
+    let lock = manager.lock().expect("lock");
+    let total = manager.value(&0u32).expect("value");
+    let go = manager.event().expect("event");
+    let barrier = manager.barrier(3).expect("barrier");
+    let workers: Vec<Process> = (0..2)
+        .map(|w| {
+            Process::start(format!("worker-{w}"), || {
+                go.wait().expect("wait");
+                for _ in 0..50 {
+                    let job = jobs.get().expect("get");
+                    let _held = lock.lock().expect("lock");
+                    total.set(&(total.get().expect("get") + job)).expect("set");
+                }
+                barrier.wait().expect("barrier");
+            })
+            .expect("start")
+        })
+        .collect();
+    for job in 1..=100 {
+        jobs.put(&job).expect("put");
+    }
+    go.set().expect("set");
+    barrier.wait().expect("barrier");
+    for w in &workers {
+        assert_eq!(w.join().expect("join"), 0);
+    }
+    assert_eq!(total.get().expect("get"), 5050);
+    assert!(jobs.empty().expect("empty"));
+}
+
+/// A registered type under fork: the server is forked from this process, whose registration
+/// it runs.
+fn registered_types_work_under_fork() {
+    let manager = Manager::builder()
+        .register::<Counter>()
+        .start()
+        .expect("start");
+    let counter = manager.create::<Counter>(&0).expect("create");
+    let children: Vec<Process> = (0..3)
+        .map(|c| {
+            Process::start(format!("adder-{c}"), || {
+                for _ in 0..100 {
+                    counter.call::<i64, i64>("add", &1).expect("add");
+                }
+            })
+            .expect("start")
+        })
+        .collect();
+    for c in &children {
+        assert_eq!(c.join().expect("join"), 0);
+    }
+    assert_eq!(counter.call::<(), i64>("get", &()).expect("get"), 300);
 }
 
 fn main() {
     ipc_common::testing::run(&[
         (
+            "sync_objects_are_shared_with_forked_children",
+            sync_objects_are_shared_with_forked_children,
+        ),
+        (
+            "registered_types_work_under_fork",
+            registered_types_work_under_fork,
+        ),
+        (
             "server_survives_a_client_that_will_not_read",
             server_survives_a_client_that_will_not_read,
+        ),
+        (
+            "server_survives_clients_that_leave_during_the_handshake",
+            server_survives_clients_that_leave_during_the_handshake,
         ),
         (
             "list_appends_from_three_processes_none_lost",

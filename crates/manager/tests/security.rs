@@ -16,7 +16,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Gid, Pid, Uid, dup2_stderr, geteuid, setgid, setgroups, setuid};
 
 mod common;
-use common::{authenticated, connect, framed, pid_exists, read_to_end, request};
+use common::{authenticated, connect, framed, name_of, pid_exists, read_to_end, request};
 
 /// The user that plays "anyone else on the host".
 const NOBODY: u32 = 65534;
@@ -50,7 +50,7 @@ fn another_user_cannot_read_change_or_stop_the_manager() {
     let manager = Manager::start().expect("start");
     let dict = manager.dict::<String, String>().expect("dict");
     dict.set(&"secret".into(), &"mine".into()).expect("set");
-    let address = manager.address().to_owned();
+    let address = name_of(&manager);
     let intruder = Process::start("intruder", || {
         become_nobody();
         let listed = std::fs::read_to_string("/proc/net/unix").expect("/proc/net/unix");
@@ -100,7 +100,7 @@ fn an_explicit_authkey_admits_any_user_that_knows_it_and_no_other() {
     let key = AuthKey::new(b"shared on purpose".to_vec());
     let manager = Manager::with_authkey(key.clone()).expect("start");
     let list = manager.list::<u32>().expect("list");
-    let address = manager.address().to_owned();
+    let address = name_of(&manager);
     let other_user = Process::start("other-user", || {
         become_nobody();
         list.append(&7)
@@ -119,9 +119,9 @@ fn an_explicit_authkey_admits_any_user_that_knows_it_and_no_other() {
     assert_eq!(other_user.join().expect("join"), 0);
     assert_eq!(list.to_vec().expect("to_vec"), [7]);
     // A proxy of our own user with the explicit key; our process key is refused too.
-    let raw = authenticated(manager.address(), &key);
+    let raw = authenticated(&name_of(&manager), &key);
     drop(raw);
-    let mut raw = connect(manager.address());
+    let mut raw = connect(&name_of(&manager));
     let answered = auth::answer_challenge(&mut raw, &auth::authkey().expect("key"));
     assert!(matches!(answered, Err(AuthError::Refused)), "{answered:?}");
 }
@@ -133,9 +133,9 @@ fn unauthenticated_clients_get_nothing_and_cannot_stop_the_server() {
     let manager = Manager::start().expect("start");
     let dict = manager.dict::<u8, u8>().expect("dict");
     dict.set(&1, &1).expect("set");
-    let stalled = connect(manager.address());
+    let stalled = connect(&name_of(&manager));
     for attempt in 0..4 {
-        refused_client(manager.address(), attempt);
+        refused_client(&name_of(&manager), attempt);
     }
     assert_eq!(dict.get(&1).expect("still served"), Some(1));
     assert!(pid_exists(manager.pid()));
@@ -189,7 +189,7 @@ fn refusals_are_reported_at_most_once_a_second_and_all_counted() {
         let list = manager.list::<u8>().expect("list");
         let started = Instant::now();
         for kind in 0..BAD {
-            refused_client(manager.address(), kind);
+            refused_client(&name_of(&manager), kind);
         }
         let elapsed = started.elapsed();
         list.append(&1).expect("still served");
@@ -253,10 +253,8 @@ fn a_squatted_name_does_not_stop_a_new_manager() {
     let first = Manager::start().expect("a squatter stopped the manager");
     let second = Manager::start().expect("start");
     for manager in [&first, &second] {
-        let random = manager
-            .address()
-            .strip_prefix("ipc-manager-")
-            .expect("prefix");
+        let name = name_of(manager);
+        let random = name.strip_prefix("ipc-manager-").expect("prefix");
         assert_eq!(random.len(), 32, "{}", manager.address());
         assert!(random.bytes().all(|b| b.is_ascii_hexdigit()));
     }
@@ -274,7 +272,7 @@ fn proxies_refuse_an_impostor_at_a_dead_servers_address() {
     let manager = Manager::start().expect("start");
     let dict = manager.dict::<u8, u8>().expect("dict");
     dict.set(&1, &1).expect("set"); // an open connection
-    let address = manager.address().to_owned();
+    let address = name_of(&manager);
     kill(Pid::from_raw(manager.pid()), Signal::SIGKILL).expect("kill");
     assert!(matches!(dict.get(&1), Err(ManagerError::ServerGone)));
     let ready = Event::new().expect("event");
@@ -332,8 +330,40 @@ fn impostor(address: &str, ready: &Event) {
     }
 }
 
+/// Over TCP the server cannot know who connects: the key alone guards it, as in Python. A
+/// process of another user that knows the key is served, even when the key is the process's
+/// own (not set on purpose: on a Unix socket that user would be refused); one that does not
+/// know it is refused.
+fn over_tcp_the_key_alone_guards_the_manager() {
+    if !can_play_another_user() {
+        return;
+    }
+    let manager = Manager::builder()
+        .address(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .start()
+        .expect("start");
+    let list = manager.list::<u32>().expect("list");
+    let address = manager.address().clone();
+    let other_user = Process::start("other-user", || {
+        become_nobody();
+        list.append(&7).expect("served: it knows the key");
+        let wrong = Manager::connect(address.clone(), AuthKey::new(b"a guess".to_vec()));
+        assert!(
+            matches!(wrong, Err(ManagerError::Auth(AuthError::Refused))),
+            "{wrong:?}"
+        );
+    })
+    .expect("start");
+    assert_eq!(other_user.join().expect("join"), 0);
+    assert_eq!(list.to_vec().expect("to_vec"), [7]);
+}
+
 fn main() {
     ipc_common::testing::run(&[
+        (
+            "over_tcp_the_key_alone_guards_the_manager",
+            over_tcp_the_key_alone_guards_the_manager,
+        ),
         (
             "another_user_cannot_read_change_or_stop_the_manager",
             another_user_cannot_read_change_or_stop_the_manager,

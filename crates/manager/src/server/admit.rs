@@ -1,5 +1,7 @@
-//! Who may talk to the server: a process of the server's own user (unless the authkey was set
-//! explicitly), that proves it knows the authkey, to which the server proves it too.
+//! Who may talk to the server: on a Unix socket, a process of the server's own user (unless
+//! the authkey was set explicitly); over TCP, whoever can reach the port (the peer has no user
+//! the server could check): either way one that proves it knows the authkey, to which the
+//! server proves it too.
 //!
 //! A refused client gets `#FAILURE#` at most, and its connection is closed. Refusals are
 //! reported on the server's stderr at most once a second, each report counting the refusals
@@ -8,7 +10,7 @@
 
 use std::fmt;
 use std::mem;
-use std::os::unix::net::UnixStream;
+use std::net::SocketAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,8 @@ use ipc_common::auth::{self, AuthError, AuthKey};
 use ipc_common::frame;
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 use nix::unistd::geteuid;
+
+use crate::address::Stream;
 
 /// How long a client has to complete the handshake. A client that takes longer (stopped, or
 /// hostile) is dropped; a real one that was only stopped connects again (see `client.rs`).
@@ -25,6 +29,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// The authkey, and whether other users' processes may try it.
+#[derive(Debug)]
 pub(crate) struct Admission {
     pub(crate) key: AuthKey,
     /// True when the key was set explicitly (Python's `BaseManager(authkey=...)`): whoever
@@ -35,14 +40,19 @@ pub(crate) struct Admission {
 
 /// The client at the other end, as the kernel saw it connect.
 #[derive(Clone, Copy)]
-pub(super) struct Peer {
-    pid: i32,
-    uid: u32,
+pub(super) enum Peer {
+    /// A process on this host (a Unix socket's credentials).
+    Local { pid: i32, uid: u32 },
+    /// An address on the network.
+    Remote(SocketAddr),
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pid {}, uid {}", self.pid, self.uid)
+        match self {
+            Peer::Local { pid, uid } => write!(f, "pid {pid}, uid {uid}"),
+            Peer::Remote(addr) => write!(f, "{addr}"),
+        }
     }
 }
 
@@ -70,20 +80,30 @@ impl fmt::Display for Refusal {
 
 impl Admission {
     /// Admits the client at the other end of `stream`, or says why not.
-    pub(super) fn admit(&self, stream: &UnixStream) -> Result<(), (Option<Peer>, Refusal)> {
-        // 1. Who connected: the kernel's record, which the client cannot forge.
-        let peer = match getsockopt(stream, PeerCredentials) {
-            Ok(cred) => Peer {
-                pid: cred.pid(),
-                uid: cred.uid(),
+    pub(super) fn admit(&self, stream: &Stream) -> Result<(), (Option<Peer>, Refusal)> {
+        // 1. Who connected: on a Unix socket the kernel's record, which the client cannot
+        //    forge; over TCP only an address.
+        let peer = match stream.as_unix() {
+            Some(unix) => match getsockopt(unix, PeerCredentials) {
+                Ok(cred) => Peer::Local {
+                    pid: cred.pid(),
+                    uid: cred.uid(),
+                },
+                Err(e) => return Err((None, Refusal::Unknown(e))),
             },
-            Err(e) => return Err((None, Refusal::Unknown(e))),
+            None => match stream.tcp_peer() {
+                Some(addr) => Peer::Remote(addr),
+                None => return Err((None, Refusal::Unknown(nix::Error::ENOTCONN))),
+            },
         };
         let refused = |why| Err((Some(peer), why));
 
         // 2. Another user's process is refused outright unless the key was shared on purpose.
         //    It is told so in the protocol's own word, in place of a challenge.
-        if !self.any_user && peer.uid != geteuid().as_raw() {
+        if let Peer::Local { uid, .. } = peer
+            && !self.any_user
+            && uid != geteuid().as_raw()
+        {
             let _ = frame::write(&mut &*stream, auth::FAILURE, auth::FAILURE.len());
             return refused(Refusal::OtherUser);
         }

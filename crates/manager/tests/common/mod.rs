@@ -9,6 +9,17 @@ use std::time::Duration;
 
 use ipc_common::auth::{self, AuthKey};
 
+pub mod types;
+use manager::{Address, Manager};
+
+/// The abstract socket name a manager listens at.
+pub fn name_of(manager: &Manager) -> String {
+    match manager.address() {
+        Address::Unix(name) => name.clone(),
+        other => panic!("not a Unix address: {other}"),
+    }
+}
+
 /// A connection to the server at `address`, not authenticated yet, whose reads give up after
 /// a generous 30 seconds (so that a test fails rather than hangs).
 pub fn connect(address: &str) -> UnixStream {
@@ -29,7 +40,14 @@ pub fn authenticated(address: &str, key: &AuthKey) -> UnixStream {
     stream
 }
 
-/// A request frame: length, op, object id, body.
+/// A field of a request: its length, then its bytes.
+pub fn field(bytes: &[u8]) -> Vec<u8> {
+    let mut field = (bytes.len() as u64).to_be_bytes().to_vec();
+    field.extend_from_slice(bytes);
+    field
+}
+
+/// A request frame: length, op, object id, body (its fields).
 pub fn request(op: u8, id: u32, body: &[u8]) -> Vec<u8> {
     let mut payload = vec![op];
     payload.extend_from_slice(&id.to_be_bytes());
@@ -70,4 +88,37 @@ pub fn cpu_ticks(pid: i32) -> u64 {
 
 pub fn pid_exists(pid: i32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A manager whose server is started by spawn: usable from `#[test]`s, which run on threads
+/// (fork refuses to run in a process with threads).
+pub fn spawned_manager() -> Manager {
+    Manager::builder()
+        .start_method(ipc_common::StartMethod::Spawn)
+        .start()
+        .expect("start a manager by spawn")
+}
+
+/// Waits until `condition` holds, looking every millisecond, for a generous 30 seconds;
+/// panics with `what` if it never does.
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T` in its `stat`): a stop signal
+/// reaches a process's threads one by one.
+pub fn all_stopped(pid: i32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        stat.rfind(')')
+            .and_then(|at| stat[at + 1..].split_whitespace().next())
+            .is_some_and(|state| state == "T")
+    })
 }
