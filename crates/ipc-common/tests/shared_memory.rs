@@ -370,6 +370,19 @@ fn foreign_segments_are_never_removed_by_attachers() {
     shm.unlink().expect("unlink");
 }
 
+fn a_stray_watcher_variable_does_not_hijack_a_program() {
+    // This very test program, started with the variable set but no segment on stdin.
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("IPC_COMMON_SHM_WATCHER", "psm_00000000")
+        .arg("no test has this name")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unset it"));
+    assert!(out.stdout.is_empty(), "main ran: {out:?}");
+}
+
 fn nothing_is_left_in_dev_shm() {
     for name in NAMES.lock().expect("names").iter() {
         assert!(wait_gone(name), "{name} was left in /dev/shm");
@@ -425,6 +438,10 @@ fn main() {
         (
             "foreign_segments_are_never_removed_by_attachers",
             foreign_segments_are_never_removed_by_attachers,
+        ),
+        (
+            "a_stray_watcher_variable_does_not_hijack_a_program",
+            a_stray_watcher_variable_does_not_hijack_a_program,
         ),
         ("nothing_is_left_in_dev_shm", nothing_is_left_in_dev_shm),
     ]);

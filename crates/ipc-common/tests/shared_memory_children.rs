@@ -91,7 +91,7 @@ fn a_shareable_list_travels_to_a_child() {
         let list = ShareableList::new(&["parent".into(), 0.5.into(), ().into(), true.into()])
             .expect("list");
         let name = list.shm().name().to_string();
-        let copy = ShareableList::attach(&name).expect("attach");
+        let copy = list.try_clone().expect("clone");
         let child = Process::new(edit_list, copy)
             .start_method(method)
             .start()

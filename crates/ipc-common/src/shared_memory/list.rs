@@ -423,6 +423,19 @@ impl ShareableList {
         self.len() == 0
     }
 
+    /// Another handle to the same list (see [`SharedMemory::try_clone`]), to give to a child
+    /// while keeping this one.
+    ///
+    /// # Errors
+    ///
+    /// As [`SharedMemory::try_clone`].
+    pub fn try_clone(&self) -> Result<Self, SharedMemoryError> {
+        Ok(Self {
+            shm: self.shm.try_clone()?,
+            offsets: self.offsets.clone(),
+        })
+    }
+
     /// The segment that holds the list (Python's `sl.shm`): its name, and `unlink`.
     pub fn shm(&self) -> &SharedMemory {
         &self.shm

@@ -45,12 +45,15 @@
 //!
 //! A named segment outlives the processes that made it unless someone removes its name:
 //! after a crash, it stays in `/dev/shm`, holding its memory, until the machine restarts.
-//! Python's answer is its *resource tracker*, a process shared by a program's processes that
-//! unlinks, when the program ends, the segments it was told about; its documentation admits
-//! the gaps: a segment is leaked when the tracker is killed or the program is killed before
-//! it registered, a segment attached by an unrelated Python program is unlinked when *that*
-//! program ends (while others still use it), and the tracker warns about segments that were
-//! merely attached.
+//! Python's answer is its *resource tracker*: a process of the program's process group that
+//! holds a pipe from every process of the program and, once the pipe's last writer is gone
+//! (the program ended, killed or not), unlinks the segments registered with it. Its gaps: a
+//! kill of the whole process group (`kill -9 -PGID`, a supervisor stopping the program)
+//! takes the tracker too, and its segments leak ("Some resources might leak", it warns when
+//! it finds itself restarted); a segment lives until the whole program ends, however early
+//! its last user let go; and a segment that another Python program attaches to is registered
+//! with *that* program's tracker too, which unlinks it when that program ends, while its
+//! creator still uses it (Python 3.13 added `track=False` for this).
 //!
 //! Here, a segment lives exactly as long as some process uses it, or until
 //! [`unlink`](SharedMemory::unlink):
@@ -68,10 +71,11 @@
 //!   leaves either nothing or a named, watched segment, and nobody ever attaches to a segment
 //!   that is not yet sized.
 //!
-//! So, compared with Python's tracker: a killed creator, killed attachers or a killed
-//! program leak nothing; a segment is never unlinked while a process of ours still uses it;
-//! attaching never registers anything; and one watcher serves one segment, so no single
-//! process holds every program's cleanup.
+//! So, compared with Python's tracker: a segment goes as soon as its last user is gone, not
+//! at the end of the program; a kill of the program's process group, of the creator or of any
+//! user leaks nothing; a segment is never unlinked while one of our processes still uses it;
+//! attaching registers nothing; and each segment has its own watcher, so no single process
+//! holds every segment's cleanup.
 //!
 //! What differs from Python, and what remains:
 //!

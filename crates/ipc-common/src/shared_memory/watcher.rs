@@ -20,7 +20,9 @@
 //! The creator runs this very program again (`/proc/self/exe`) with the variable [`ENV`] set
 //! to the segment's name and the segment's descriptor as standard input, as the spawn start
 //! method does; a constructor of this crate ([`WATCHER_ENTRY`], run before `main`) finds the
-//! variable and becomes the watcher, so `main` never runs. It then:
+//! variable and becomes the watcher, so `main` never runs. (If the variable was inherited by
+//! mistake, standard input is not a segment, and the program ends with an error saying so.)
+//! It then:
 //!
 //! 1. forks once more and lets the first process exit at once (the creator reaps it): the
 //!    watcher is adopted by `init` (or the nearest subreaper), is never left a zombie of the
@@ -158,7 +160,28 @@ extern "C" fn watcher_entry() {
         std::env::remove_var(ENV);
         std::env::remove_var(STOP_ENV);
     }
+    // A variable inherited by mistake must not turn a program into a watcher: a real one
+    // gets the segment (a regular file in /dev/shm) as its standard input.
+    if !stdin_is_a_segment() {
+        eprintln!(
+            "{ENV}={name:?} is set, but this program was not started as a shared memory \
+             watcher (its standard input is not a segment): unset it"
+        );
+        exit(2);
+    }
     watch(&name, stop)
+}
+
+/// Whether descriptor 0 is a regular file on the file system of `/dev/shm`.
+fn stdin_is_a_segment() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(dir) = std::fs::metadata(name::SHM_DIR) else {
+        return false;
+    };
+    match std::fs::metadata("/proc/self/fd/0") {
+        Ok(meta) => meta.is_file() && meta.dev() == dir.dev(),
+        Err(_) => false,
+    }
 }
 
 /// The watcher's life; see the [module docs](self). Never returns.
@@ -176,6 +199,9 @@ fn watch(name: &OsStr, stop: bool) -> ! {
     // SAFETY: these calls take no pointers but the constant C strings given.
     unsafe {
         libc::setsid();
+        // The creator may have stopped listening (it gave up waiting): a write to its pipe
+        // must fail, not kill the watcher.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::prctl(libc::PR_SET_NAME, c"shm-watcher".as_ptr());
         libc::chdir(c"/".as_ptr());
         // Close whatever descriptors the program let us inherit, keeping 0, 1 and 2.
@@ -229,13 +255,16 @@ fn write_stdout(bytes: &[u8]) {
     unsafe { libc::write(1, bytes.as_ptr().cast(), bytes.len()) };
 }
 
-/// Points descriptor `fd` at `/dev/null`, closing what it was.
+/// Points descriptor `fd` at `/dev/null`, closing what it was (or just closes it, without
+/// `/dev/null`: what matters is that the watcher lets go of what `fd` was).
 fn to_dev_null(fd: RawFd) {
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+    match File::options().read(true).write(true).open("/dev/null") {
         // SAFETY: dup2 between two descriptors of this process; `fd` is one of the standard
         // three, which no Rust object of this process owns.
-        unsafe { libc::dup2(null.as_raw_fd(), fd) };
-    }
+        Ok(null) => unsafe { libc::dup2(null.as_raw_fd(), fd) },
+        // SAFETY: as above; nothing of ours uses `fd` afterwards.
+        Err(_) => unsafe { libc::close(fd) },
+    };
 }
 
 fn errno() -> i32 {
