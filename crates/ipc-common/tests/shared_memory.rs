@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use ipc_common::fault::{self, Fault, wait_stopped};
-use ipc_common::shared_memory::{SharedMemory, SharedMemoryError};
+use ipc_common::shared_memory::{Item, ShareableList, SharedMemory, SharedMemoryError};
 use ipc_common::{Process, ShmBox, StartMethod};
 use nix::sys::signal::{Signal, kill, killpg, raise};
 use nix::unistd::{Pid, getsid, setpgid};
@@ -370,6 +370,24 @@ fn foreign_segments_are_never_removed_by_attachers() {
     shm.unlink().expect("unlink");
 }
 
+fn a_list_is_complete_when_its_name_appears() {
+    let name = unique("complete");
+    let items: Vec<Item> = (0..64).map(|i| Item::from(format!("item {i}"))).collect();
+    // The creator stops right after the name appears, before it returns.
+    let creator = Process::start("creator", || {
+        fault::arm("shared_memory.create.linked", Fault::Stop, 1);
+        let _list = ShareableList::create_named(&name, &items).expect("list");
+    })
+    .expect("start");
+    stopped(&creator);
+    let list = ShareableList::attach(&name).expect("attach");
+    assert_eq!(list.to_vec().expect("items"), items, "a half-written list");
+    creator.signal(Signal::SIGCONT).expect("cont");
+    assert_eq!(creator.join().expect("join"), 0);
+    drop(list);
+    assert!(wait_gone(&name));
+}
+
 fn a_stray_watcher_variable_does_not_hijack_a_program() {
     // This very test program, started with the variable set but no segment on stdin.
     let out = std::process::Command::new(std::env::current_exe().expect("exe"))
@@ -438,6 +456,10 @@ fn main() {
         (
             "foreign_segments_are_never_removed_by_attachers",
             foreign_segments_are_never_removed_by_attachers,
+        ),
+        (
+            "a_list_is_complete_when_its_name_appears",
+            a_list_is_complete_when_its_name_appears,
         ),
         (
             "a_stray_watcher_variable_does_not_hijack_a_program",

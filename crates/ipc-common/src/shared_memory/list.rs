@@ -329,7 +329,8 @@ impl ShareableList {
         }
         let n = items.len();
         let layout = Layout::new(n, &offsets);
-        // The whole image, written in one go before anyone can know the name.
+        // The whole list, written before the segment gets its name: nobody attaches to a
+        // half-written list.
         let mut image = Vec::with_capacity(layout.size);
         image.extend_from_slice(&(n as i64).to_ne_bytes());
         for &offset in &offsets {
@@ -343,8 +344,7 @@ impl ShareableList {
         }
         image.extend(items.iter().map(Item::code));
         debug_assert_eq!(image.len(), layout.size);
-        let shm = options.create(layout.size)?;
-        shm.write_at(0, &image)?;
+        let shm = options.create_with(layout.size, &image)?;
         Ok(Self { shm, offsets })
     }
 

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::num::NonZeroUsize;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -336,7 +336,9 @@ impl SharedMemory {
     /// the memory is freed once every handle is closed. Handles already open keep working.
     ///
     /// Only the name of *this* segment is removed: if the name now belongs to a newer segment
-    /// (this one was unlinked and the name reused), nothing is removed.
+    /// (this one was unlinked and the name reused), nothing is removed. (The check comes just
+    /// before the unlink, two system calls apart; see the [module docs](super) on a name
+    /// reused at that very instant.)
     ///
     /// # Errors
     ///
@@ -444,6 +446,17 @@ impl CreateOptions {
     ///
     /// See [`SharedMemory::create`] and [`SharedMemory::create_named`].
     pub fn create(&self, size: usize) -> Result<SharedMemory, SharedMemoryError> {
+        self.create_with(size, &[])
+    }
+
+    /// Creates the segment holding `contents` at its start (zeros after them), written before
+    /// the segment gets its name, so that nobody can attach to it half-written.
+    pub(crate) fn create_with(
+        &self,
+        size: usize,
+        contents: &[u8],
+    ) -> Result<SharedMemory, SharedMemoryError> {
+        debug_assert!(contents.len() <= size);
         if size == 0 {
             return Err(SharedMemoryError::InvalidSize);
         }
@@ -453,7 +466,7 @@ impl CreateOptions {
                 Some(name) => name.clone(),
                 None => name::random()?,
             };
-            match create_once(&name, size, self.track)? {
+            match create_once(&name, size, contents, self.track)? {
                 Some(shm) => return Ok(shm),
                 // A generated name that someone else took in the meantime: draw another.
                 None if given.is_none() => continue,
@@ -467,6 +480,7 @@ impl CreateOptions {
 fn create_once(
     name: &str,
     size: usize,
+    contents: &[u8],
     track: bool,
 ) -> Result<Option<SharedMemory>, SharedMemoryError> {
     let os = |call, source| SharedMemoryError::os(call, name, source);
@@ -475,8 +489,9 @@ fn create_once(
     if FileId::of_path(&path).map_err(|e| os("stat", e))?.is_some() {
         return Ok(None);
     }
-    // Step 1: an unnamed file in /dev/shm (O_TMPFILE), sized before anyone can see it. Were
-    // this process killed before step 4, the file would simply vanish: nothing can leak.
+    // Step 1: an unnamed file in /dev/shm (O_TMPFILE), sized and filled before anyone can see
+    // it. Were this process killed before step 4, the file would simply vanish: nothing can
+    // leak.
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -486,6 +501,8 @@ fn create_once(
         .map_err(|e| os("open(O_TMPFILE)", e))?;
     let len = i64::try_from(size).map_err(|e| os("ftruncate", io::Error::other(e)))?;
     nix::unistd::ftruncate(&file, len).map_err(|e| os("ftruncate", e.into()))?;
+    file.write_all_at(contents, 0)
+        .map_err(|e| os("pwrite", e))?;
     // Step 2: count ourselves as a user (nobody else can reach the file yet, so this never
     // waits).
     flock(file.as_fd(), libc::LOCK_SH).map_err(|e| os("flock", e))?;
