@@ -27,6 +27,7 @@ pub mod pyfmt;
 pub mod remote;
 pub mod ring;
 pub mod share;
+pub mod shared_memory;
 pub mod shm;
 pub mod sigpipe;
 pub mod sync;

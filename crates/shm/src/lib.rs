@@ -1,11 +1,12 @@
-//! Python's `multiprocessing.Value` and `multiprocessing.Array` in Rust: numbers in shared
-//! memory, each guarded by its own process-shared lock.
+//! Python's shared memory objects in Rust: `multiprocessing.Value` and `Array` (numbers in
+//! shared memory with a lock), `sharedctypes.RawValue` and `RawArray` (without), and, re-
+//! exported from `ipc_common`, `shared_memory.SharedMemory` and `ShareableList` (named
+//! segments, compatible with Python's).
 //!
-//! Make a [`Value`] or an [`Array`] *before* starting the children with
-//! [`Process::start`](ipc_common::Process::start); the children's closures borrow it and see
-//! the very same memory. [`Value::get_lock`] and [`Array::get_lock`] return a guard: the lock
-//! is held while the guard lives, and the guard dereferences to the number (or the slice), so
-//! a read-modify-write is one statement, as `with v.get_lock(): v.value += 1` is in Python:
+//! Make a [`Value`] or an [`Array`] *before* starting the children: a child started by fork
+//! sees the very same memory, whether its closure borrows the value or the value is one of its
+//! arguments. [`Value::get_lock`] and [`Array::get_lock`] return a guard: the lock is held while
+//! the guard lives, as inside Python's `with v.get_lock():` block.
 //!
 //! ```
 //! use ipc_common::Process;
@@ -16,8 +17,9 @@
 //! let items = Array::<i32>::new(5)?; // multiprocessing.Array('i', 5)
 //! let child = Process::start("worker", || -> Result<(), ipc_common::SyncError> {
 //!     *counter.get_lock()? += 1;
-//!     for item in items.get_lock()?.iter_mut() {
-//!         *item += 2;
+//!     let guard = items.get_lock()?;
+//!     for i in 0..guard.len() {
+//!         guard.set(i, guard.get(i) + 2);
 //!     }
 //!     Ok(())
 //! })?;
@@ -27,6 +29,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Python ↔ Rust
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `Value('i', 0)` (`lock=True`) | [`Value::new(0i32)`](Value::new) |
+//! | `Value('i', 0, lock=False)` | [`RawValue::new(0i32)`](RawValue::new): Python returns the raw value too |
+//! | `Value('i', 0, lock=lock)` | [`Value::with_lock(0i32, lock)`](Value::with_lock) (an `ipc_common::Lock` or a [`SharedLock`]) |
+//! | `RawValue('i', 0)` | [`RawValue::new(0i32)`](RawValue::new) |
+//! | `v.value`, `v.value = x` | [`value()`](Value::value), [`set_value(x)`](Value::set_value) (each takes the lock) |
+//! | `with v.get_lock(): v.value += 1` | `*v.`[`get_lock()`](Value::get_lock)`? += 1` |
+//! | `v.get_lock().acquire(timeout=t)` | [`get_lock_timeout(t)`](Value::get_lock_timeout) |
+//! | `v.get_lock()` (the lock object) | [`shared_lock()`](Value::shared_lock) |
+//! | `v.get_obj()` | [`get_obj()`](Value::get_obj) (a [`RawValue`]) |
+//! | `sharedctypes.synchronized(raw, lock)` | [`Value::synchronized(raw, lock)`](Value::synchronized), [`Array::synchronized`] |
+//! | `Array('i', 5)`, `Array('i', [1, 2])` | [`Array::new(5)`](Array::new), [`Array::from_slice(&[1, 2])`](Array::from_slice) |
+//! | `Array('i', 5, lock=False)`, `RawArray('i', 5)` | [`RawArray::new(5)`](RawArray::new) |
+//! | `Array('i', items, lock=lock)` | `Array::synchronized(RawArray::from_slice(items)?, lock)` |
+//! | `a[i]`, `a[i] = x`, `len(a)` | [`get(i)`](Array::get), [`set(i, x)`](Array::set), [`len()`](Array::len) |
+//! | `a[:]`, `a[:] = items` | [`to_vec()`](Array::to_vec), [`copy_from_slice(items)`](Array::copy_from_slice) |
+//! | `with a.get_lock(): a[i] += 1` | `let g = a.`[`get_lock()`](Array::get_lock)`?; g.set(i, g.get(i) + 1)` |
+//! | `Process(target=f, args=(v,))` | `Process::new(f, v.clone())`: a clone is another handle to the same memory |
+//! | `multiprocessing.shared_memory` | [`shared_memory`]: `SharedMemory`, `ShareableList` (see its own table) |
+//!
 //! # Python's type codes
 //!
 //! The element type is a Rust number type ([`Number`]) instead of a type code:
@@ -35,8 +60,17 @@
 //! |---|---|
 //! | `'b'` / `'B'`, `'h'` / `'H'` | `i8` / `u8`, `i16` / `u16` |
 //! | `'i'` / `'I'` | `i32` / `u32` |
-//! | `'l'` / `'L'`, `'q'` / `'Q'` | `i64` / `u64` |
+//! | `'l'` / `'L'`, `'q'` / `'Q'` | `i64` / `u64` (a C `long` is 64 bits on 64-bit Linux) |
 //! | `'f'`, `'d'` | `f32`, `f64` |
+//! | `'?'` | `bool` |
+//!
+//! # Sound sharing
+//!
+//! Other processes may write the numbers at any moment, so nothing here lends out a plain
+//! `&T` or `&mut T` to shared memory: every number is an atomic of its size, read and written
+//! by single atomic operations (see [`Number`]). A [`ValueGuard`] dereferences to a *copy*
+//! made when the lock was taken and written back when it is dropped; an [`ArrayGuard`] reads
+//! and writes items one at a time.
 //!
 //! # The lock, and what it does not do
 //!
@@ -44,212 +78,28 @@
 //! `v.set_value(v.value()? + 1)` is two locked steps and **loses updates** when several
 //! processes do it at once; hold one guard across the read and the write instead.
 //!
-//! The locks are robust ([`ipc_common::Mutex`]): if a process dies while holding one, the next
-//! locker gets it and [`MutexGuard::previous_holder_died`] says that the number may be
-//! half-updated. Python's lock stays held forever in that case.
+//! The lock is an [`ipc_common::Lock`], which is not reentrant: inside a guard, use the guard,
+//! not `value()` (Python's default lock is an `RLock`, so its `with v.get_lock(): v.value +=
+//! 1` works; here it would wait for itself).
+//!
+//! The locks are robust: if a process dies while holding one, the next locker gets it and
+//! [`ValueGuard::previous_holder_died`] (or [`ArrayGuard::previous_holder_died`]) says so.
+//! Python's lock stays held forever in that case.
+//!
+//! # Start methods
+//!
+//! [`RawValue`] and [`RawArray`] (and [`shared_memory`]'s objects) are arguments of children
+//! started by any method: their memory is a memfd, whose descriptor travels with the
+//! arguments. A [`Value`] or an [`Array`] travels under fork only, for now: its lock cannot go
+//! to a spawned child yet (see [`SharedLock`](SharedLock#spawned-children)).
 
-use std::fmt;
+mod lock;
+mod number;
+mod raw;
+mod synchronized;
 
-use ipc_common::{Mutex, MutexSlice, ShmSafe, SyncError};
-
-pub use ipc_common::MutexGuard;
-
-/// The plain number types a [`Value`] or an [`Array`] can hold: Python's numeric type codes.
-///
-/// It is implemented for every integer type and for `f32` and `f64`, and cannot be
-/// implemented outside this crate.
-pub trait Number:
-    ShmSafe + Copy + Send + Default + PartialEq + fmt::Debug + sealed::Sealed
-{
-}
-
-mod sealed {
-    /// Keeps [`Number`](super::Number) to the types listed here.
-    pub trait Sealed {}
-}
-
-macro_rules! numbers {
-    ($($t:ty),*) => { $(
-        impl sealed::Sealed for $t {}
-        impl Number for $t {}
-    )* };
-}
-numbers!(
-    i8, u8, i16, u16, i32, u32, i64, u64, i128, u128, isize, usize, f32, f64
-);
-
-/// One number in shared memory with its own lock: Python's `multiprocessing.Value`.
-///
-/// # Example
-///
-/// Four processes each add 1000 to the same counter; holding the guard across the read and
-/// the write makes every increment count.
-///
-/// ```
-/// use ipc_common::Process;
-/// use shm::Value;
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let counter = Value::new(0u64)?;
-/// let workers = (0..4)
-///     .map(|i| {
-///         Process::start(format!("adder{i}"), || -> Result<(), ipc_common::SyncError> {
-///             for _ in 0..1000 {
-///                 *counter.get_lock()? += 1;
-///             }
-///             Ok(())
-///         })
-///     })
-///     .collect::<Result<Vec<_>, _>>()?;
-/// for w in &workers {
-///     w.join()?;
-/// }
-/// assert_eq!(counter.value()?, 4000);
-/// # Ok(()) }
-/// ```
-pub struct Value<T: Number> {
-    shared: Mutex<T>,
-}
-
-impl<T: Number> Value<T> {
-    /// A new shared number holding `value` (Python's `Value('i', value)`).
-    ///
-    /// # Errors
-    ///
-    /// Fails if the shared mapping or its lock cannot be made.
-    pub fn new(value: T) -> Result<Self, SyncError> {
-        Ok(Self {
-            shared: Mutex::new(value)?,
-        })
-    }
-
-    /// Waits for the lock and returns a guard that dereferences (mutably) to the number; the
-    /// lock is released when the guard is dropped (Python's `with v.get_lock():`).
-    ///
-    /// # Errors
-    ///
-    /// Only on an operating-system error.
-    pub fn get_lock(&self) -> Result<MutexGuard<'_, T>, SyncError> {
-        self.shared.lock()
-    }
-
-    /// Reads the number under the lock (Python's `v.value`).
-    ///
-    /// # Errors
-    ///
-    /// As for [`get_lock`](Value::get_lock).
-    pub fn value(&self) -> Result<T, SyncError> {
-        Ok(*self.get_lock()?)
-    }
-
-    /// Writes the number under the lock (Python's `v.value = x`).
-    ///
-    /// # Errors
-    ///
-    /// As for [`get_lock`](Value::get_lock).
-    pub fn set_value(&self, value: T) -> Result<(), SyncError> {
-        *self.get_lock()? = value;
-        Ok(())
-    }
-}
-
-impl<T: Number> fmt::Debug for Value<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Not locked: the caller may hold the guard, and locking again would wait forever.
-        f.write_str("Value { .. }")
-    }
-}
-
-/// A fixed number of numbers in shared memory with one lock for all of them: Python's
-/// `multiprocessing.Array`.
-///
-/// # Example
-///
-/// Two processes add their number to every item; the lock keeps each `+=` whole.
-///
-/// ```
-/// use ipc_common::Process;
-/// use shm::Array;
-///
-/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let items = &Array::from_slice(&[10i32, 20, 30])?;
-/// let workers = [1, 2]
-///     .into_iter()
-///     .map(|id| {
-///         Process::start(format!("adder{id}"), move || -> Result<(), ipc_common::SyncError> {
-///             for i in 0..items.len() {
-///                 items.get_lock()?[i] += id;
-///             }
-///             Ok(())
-///         })
-///     })
-///     .collect::<Result<Vec<_>, _>>()?;
-/// for w in &workers {
-///     w.join()?;
-/// }
-/// assert_eq!(items.to_vec()?, [13, 23, 33]);
-/// # Ok(()) }
-/// ```
-pub struct Array<T: Number> {
-    shared: MutexSlice<T>,
-}
-
-impl<T: Number> Array<T> {
-    /// `len` numbers, all zero (Python's `Array('i', len)`).
-    ///
-    /// # Errors
-    ///
-    /// Fails if the shared mapping or its lock cannot be made.
-    pub fn new(len: usize) -> Result<Self, SyncError> {
-        Ok(Self {
-            shared: MutexSlice::zeroed(len)?,
-        })
-    }
-
-    /// A shared copy of `items` (Python's `Array('i', [1, 2, 3])`).
-    ///
-    /// # Errors
-    ///
-    /// As for [`new`](Array::new).
-    pub fn from_slice(items: &[T]) -> Result<Self, SyncError> {
-        let array = Self::new(items.len())?;
-        array.get_lock()?.copy_from_slice(items);
-        Ok(array)
-    }
-
-    /// The number of items (Python's `len(a)`); it never changes.
-    pub fn len(&self) -> usize {
-        self.shared.len()
-    }
-
-    /// Whether the array has no items.
-    pub fn is_empty(&self) -> bool {
-        self.shared.is_empty()
-    }
-
-    /// Waits for the lock and returns a guard that dereferences (mutably) to the items; the
-    /// lock is released when the guard is dropped (Python's `with a.get_lock():`).
-    ///
-    /// # Errors
-    ///
-    /// Only on an operating-system error.
-    pub fn get_lock(&self) -> Result<MutexGuard<'_, [T]>, SyncError> {
-        self.shared.lock()
-    }
-
-    /// A copy of the items, read under the lock (Python's `list(a)`).
-    ///
-    /// # Errors
-    ///
-    /// As for [`get_lock`](Array::get_lock).
-    pub fn to_vec(&self) -> Result<Vec<T>, SyncError> {
-        Ok(self.get_lock()?.to_vec())
-    }
-}
-
-impl<T: Number> fmt::Debug for Array<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Not locked, as for `Value`.
-        f.debug_struct("Array").field("len", &self.len()).finish()
-    }
-}
+pub use ipc_common::shared_memory;
+pub use lock::{SharedLock, SharedLockGuard};
+pub use number::Number;
+pub use raw::{RawArray, RawValue};
+pub use synchronized::{Array, ArrayGuard, Value, ValueGuard};

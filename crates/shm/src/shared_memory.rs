@@ -24,7 +24,10 @@ fn worker_with_value(shared_value: &Value<i32>, process_id: i32) -> Result<(), S
 /// 使用Array共享内存的进程
 fn worker_with_array(shared_array: &Array<i32>, process_id: i32) -> Result<(), SyncError> {
     for i in 0..shared_array.len() {
-        shared_array.get_lock()?[i] += process_id; // 获取锁, 修改, 释放锁
+        {
+            let array = shared_array.get_lock()?; // 获取锁
+            array.set(i, array.get(i) + process_id);
+        } // 释放锁
         println!("进程 {process_id} 修改数组索引 {i}");
         sleep(Duration::from_millis(100));
     }
