@@ -5,22 +5,22 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipc_common::{Lock, LockGuard, SyncError};
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
+use ipc_common::{Lock, LockGuard, RLock, RLockGuard, SyncError};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The lock that guards a [`Value`](crate::Value) or an [`Array`](crate::Array): what
 /// Python's `lock=` argument takes.
 ///
-/// Today it is an [`ipc_common::Lock`] (robust: a holder's death hands the lock on, and the
-/// next holder is told); the lock kinds it can be made from grow with `From` conversions, so
-/// code that passes a `Lock` keeps compiling when others (a reentrant lock) are added. A clone
-/// is another handle to the same lock, so one lock can guard several values, as in Python:
+/// An [`ipc_common::RLock`] (the default, as in Python) or an [`ipc_common::Lock`], made with
+/// `From`; both are robust: a holder's death hands the lock on, and the next holder is told. A
+/// clone is another handle to the same lock, so one lock can guard several values, as in
+/// Python:
 ///
 /// ```
 /// use shm::{SharedLock, Value};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let lock = SharedLock::new()?; // lock = multiprocessing.Lock()
+/// let lock = SharedLock::from(ipc_common::Lock::new()?); // lock = multiprocessing.Lock()
 /// let a = Value::with_lock(0i32, lock.clone())?; // Value('i', 0, lock=lock)
 /// let b = Value::with_lock(0i32, lock.clone())?;
 /// let held = a.get_lock()?;
@@ -30,37 +30,28 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
 /// # Ok(()) }
 /// ```
 ///
-/// # Spawned children
-///
-/// An `ipc_common::Lock` cannot yet be passed to a child started by spawn or forkserver (it
-/// has no `Serialize`), so neither can a `Value` or an `Array`: serializing one fails with an
-/// error saying so, and starting such a child fails with
-/// [`ProcessError::Arguments`](ipc_common::ProcessError::Arguments). Under fork they work as
-/// arguments and in closures alike; a [`RawValue`](crate::RawValue) or
-/// [`RawArray`](crate::RawArray) travels with every start method.
+/// It travels to a child with its value, under every start method.
 #[derive(Clone)]
 pub struct SharedLock {
     kind: Kind,
 }
 
 /// The kinds of lock a [`SharedLock`] can be.
-#[derive(Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 enum Kind {
-    Lock(Arc<Lock>),
+    Lock(Lock),
+    RLock(RLock),
 }
 
 impl SharedLock {
-    /// A new lock (Python's `lock=True`, the default): an [`ipc_common::Lock`].
-    ///
-    /// Python's default is a reentrant lock (`RLock`), so that `with v.get_lock(): v.value
-    /// += 1` works; this one is not reentrant: read and write through the guard instead (see
-    /// [`Value::get_lock`](crate::Value::get_lock)).
+    /// A new lock (Python's `lock=True`, the default): a reentrant [`ipc_common::RLock`], as
+    /// Python's, so that the holder of a guard may still call [`Value::value`](crate::Value::value).
     ///
     /// # Errors
     ///
     /// Fails if the lock's shared memory or mutex cannot be made.
     pub fn new() -> Result<Self, SyncError> {
-        Ok(Lock::new()?.into())
+        Ok(RLock::new()?.into())
     }
 
     /// Waits for the lock (Python's `acquire()`); dropping the guard releases it.
@@ -69,9 +60,10 @@ impl SharedLock {
     ///
     /// Only on an operating-system error.
     pub fn acquire(&self) -> Result<SharedLockGuard<'_>, SyncError> {
-        match &self.kind {
-            Kind::Lock(lock) => Ok(SharedLockGuard::lock(lock.acquire()?)),
-        }
+        Ok(match &self.kind {
+            Kind::Lock(lock) => SharedLockGuard::lock(lock.acquire()?),
+            Kind::RLock(lock) => SharedLockGuard::rlock(lock.acquire()?),
+        })
     }
 
     /// Waits at most `timeout` for the lock (Python's `acquire(timeout=...)`); `Ok(None)` if
@@ -85,9 +77,10 @@ impl SharedLock {
         &self,
         timeout: Duration,
     ) -> Result<Option<SharedLockGuard<'_>>, SyncError> {
-        match &self.kind {
-            Kind::Lock(lock) => Ok(lock.acquire_timeout(timeout)?.map(SharedLockGuard::lock)),
-        }
+        Ok(match &self.kind {
+            Kind::Lock(lock) => lock.acquire_timeout(timeout)?.map(SharedLockGuard::lock),
+            Kind::RLock(lock) => lock.acquire_timeout(timeout)?.map(SharedLockGuard::rlock),
+        })
     }
 
     /// Takes the lock if it is free now (Python's `acquire(block=False)`).
@@ -96,30 +89,50 @@ impl SharedLock {
     ///
     /// Only on an operating-system error.
     pub fn try_acquire(&self) -> Result<Option<SharedLockGuard<'_>>, SyncError> {
-        match &self.kind {
-            Kind::Lock(lock) => Ok(lock.try_acquire()?.map(SharedLockGuard::lock)),
-        }
+        Ok(match &self.kind {
+            Kind::Lock(lock) => lock.try_acquire()?.map(SharedLockGuard::lock),
+            Kind::RLock(lock) => lock.try_acquire()?.map(SharedLockGuard::rlock),
+        })
     }
 
     /// The [`Lock`] this is, if it is one.
     pub fn as_lock(&self) -> Option<&Lock> {
         match &self.kind {
             Kind::Lock(lock) => Some(lock),
+            Kind::RLock(_) => None,
+        }
+    }
+
+    /// The [`RLock`] this is, if it is one.
+    pub fn as_rlock(&self) -> Option<&RLock> {
+        match &self.kind {
+            Kind::RLock(lock) => Some(lock),
+            Kind::Lock(_) => None,
         }
     }
 }
 
 impl From<Lock> for SharedLock {
+    /// The lock (or a clone of a lock also used elsewhere).
     fn from(lock: Lock) -> Self {
-        Arc::new(lock).into()
+        Self {
+            kind: Kind::Lock(lock),
+        }
     }
 }
 
 impl From<Arc<Lock>> for SharedLock {
     /// A lock also used elsewhere in this process.
     fn from(lock: Arc<Lock>) -> Self {
+        Lock::clone(&lock).into()
+    }
+}
+
+impl From<RLock> for SharedLock {
+    /// The reentrant lock (or a clone of one also used elsewhere).
+    fn from(lock: RLock) -> Self {
         Self {
-            kind: Kind::Lock(lock),
+            kind: Kind::RLock(lock),
         }
     }
 }
@@ -128,26 +141,23 @@ impl fmt::Debug for SharedLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             Kind::Lock(_) => f.write_str("SharedLock(Lock)"),
+            Kind::RLock(_) => f.write_str("SharedLock(RLock)"),
         }
     }
 }
 
-/// Why a lock cannot travel yet; see [`SharedLock`].
-const CANNOT_TRAVEL: &str = "the lock of a shm::Value or shm::Array (an ipc_common::Lock) \
-    cannot be passed to a spawned or forkserver child yet: pass its raw object \
-    (get_obj().clone()) instead, or start the child with fork";
-
 impl Serialize for SharedLock {
-    /// Fails: see [Spawned children](SharedLock#spawned-children).
-    fn serialize<S: Serializer>(&self, _serializer: S) -> Result<S::Ok, S::Error> {
-        Err(ser::Error::custom(CANNOT_TRAVEL))
+    /// Passes the lock to a child (with the value it guards).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.kind.serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for SharedLock {
-    /// Fails, as serializing does.
-    fn deserialize<D: Deserializer<'de>>(_deserializer: D) -> Result<Self, D::Error> {
-        Err(de::Error::custom(CANNOT_TRAVEL))
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Self {
+            kind: Kind::deserialize(deserializer)?,
+        })
     }
 }
 
@@ -159,6 +169,7 @@ pub struct SharedLockGuard<'a> {
 
 enum Held<'a> {
     Lock(LockGuard<'a>),
+    RLock(RLockGuard<'a>),
 }
 
 impl<'a> SharedLockGuard<'a> {
@@ -168,11 +179,18 @@ impl<'a> SharedLockGuard<'a> {
         }
     }
 
+    fn rlock(guard: RLockGuard<'a>) -> Self {
+        Self {
+            held: Held::RLock(guard),
+        }
+    }
+
     /// `true` if the previous holder died while holding the lock: what it guards may be
     /// half-updated. (Python's lock would have stayed held forever.)
     pub fn previous_holder_died(&self) -> bool {
         match &self.held {
             Held::Lock(guard) => guard.previous_holder_died(),
+            Held::RLock(guard) => guard.previous_holder_died(),
         }
     }
 }

@@ -1,8 +1,7 @@
-//! RawValue and RawArray as arguments of children started by spawn and forkserver, and the
-//! clear refusal for a Value, whose lock cannot travel yet. Ordinary `#[test]`s: spawn and
-//! forkserver do not mind libtest's threads.
+//! Values and arrays, raw or with their locks, as arguments of children started by spawn and
+//! forkserver. Ordinary `#[test]`s: spawn and forkserver do not mind libtest's threads.
 
-use ipc_common::{Process, ProcessError, StartMethod};
+use ipc_common::{Process, StartMethod};
 use shm::{RawArray, RawValue, Value};
 
 /// Child `i` writes its own item and adds `i + 1` to the total. The children run one at a
@@ -30,23 +29,53 @@ fn raw_objects_travel_to_spawned_and_forkserver_children() {
     }
 }
 
-fn never_runs(_: Value<i32>) {}
+/// Adds 1 to both values 500 times, each time under its lock.
+fn add(
+    (counter, shared, array): (Value<i32>, Value<i64>, shm::Array<u32>),
+) -> Result<(), ipc_common::SyncError> {
+    for _ in 0..500 {
+        *counter.get_lock()? += 1;
+        *shared.get_lock()? += 1;
+        let mut items = array.get_lock()?;
+        let first = items.get(0);
+        items.set(0, first + 1);
+    }
+    Ok(())
+}
 
 #[test]
-fn a_locked_value_is_refused_clearly_until_its_lock_can_travel() {
-    let value = Value::new(1i32).expect("value");
-    let err = Process::new(never_runs, value)
-        .start_method(StartMethod::Spawn)
-        .start()
-        .expect_err("a Lock cannot be sent");
-    assert!(
-        matches!(err, ProcessError::Arguments { .. }),
-        "wrong error: {err}"
-    );
-    // The codec keeps only "Serde Serialization Error"; the reason is in serde's error.
-    let why = serde_json::to_string(&Value::new(2i32).expect("value")).expect_err("refused");
-    assert!(
-        why.to_string().contains("cannot be passed to a spawned"),
-        "{why}"
-    );
+fn locked_values_and_arrays_travel_with_their_locks() {
+    for method in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let counter = Value::new(0i32).expect("value");
+        let lock = ipc_common::Lock::new().expect("lock");
+        let shared = Value::with_lock(0i64, lock.clone()).expect("value");
+        let array = shm::Array::<u32>::new(2).expect("array");
+        let kids: Vec<_> = (0..3)
+            .map(|_| {
+                Process::new(add, (counter.clone(), shared.clone(), array.clone()))
+                    .start_method(method)
+                    .start()
+                    .expect("start")
+            })
+            .collect();
+        for k in &kids {
+            assert_eq!(k.join().expect("join"), 0, "{method}");
+        }
+        assert_eq!(
+            counter.value().expect("value"),
+            1500,
+            "{method}: no update lost"
+        );
+        assert_eq!(shared.value().expect("value"), 1500, "{method}");
+        assert_eq!(array.to_vec().expect("array"), [1500, 0], "{method}");
+        // The same lock guards `shared` in the parent and in every child.
+        let held = lock.acquire().expect("lock");
+        assert!(
+            shared
+                .get_lock_timeout(std::time::Duration::from_millis(10))
+                .expect("t")
+                .is_none()
+        );
+        drop(held);
+    }
 }
