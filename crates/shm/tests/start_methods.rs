@@ -36,7 +36,7 @@ fn add(
     for _ in 0..500 {
         *counter.get_lock()? += 1;
         *shared.get_lock()? += 1;
-        let mut items = array.get_lock()?;
+        let items = array.get_lock()?;
         let first = items.get(0);
         items.set(0, first + 1);
     }

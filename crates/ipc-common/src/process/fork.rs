@@ -103,6 +103,10 @@ pub(super) fn become_child(name: &str, parent: Pid) {
 /// `current_process()` says), its parent, and a panic hook that names it.
 pub(super) fn become_child_named(name: &str, info: current::ProcessInfo) {
     set_comm(name);
+    // A forked child holds a copy of its parent's random state: siblings would draw the same
+    // numbers. Python reseeds `random` in every child; so does this, for `fastrand`'s
+    // generator on this thread (the one the target runs on).
+    fastrand::seed(u64::from(getpid().as_raw().unsigned_abs()) ^ fastrand::u64(..).rotate_left(17));
     current::became_child_of(name, info);
     let label = format!("process {name} (pid {})", getpid());
     panic::set_hook(Box::new(move |info| {
