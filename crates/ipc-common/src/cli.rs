@@ -3,6 +3,7 @@
 //! A section crate holds one or more of the notes' programs. `cargo run -p basics` runs them
 //! all in the notes' order, `cargo run -p basics -- 2.2` runs one,
 //! `--start-method spawn` starts every child with that [start method](crate::StartMethod),
+//! `--trace run.json` records what the processes did ([`trace`](crate::trace)),
 //! `--help` prints the choices, and anything else prints an error and the usage on stderr and
 //! exits with status 2.
 //!
@@ -71,7 +72,10 @@ pub fn sections_with_usage<E: std::fmt::Display>(
         }
     };
     if matches.get_flag("help") {
-        if matches.contains_id("program") || matches.contains_id("start-method") {
+        if matches.contains_id("program")
+            || matches.contains_id("start-method")
+            || matches.contains_id("trace")
+        {
             return refuse("error: --help takes no other argument");
         }
         print!("{}", usage());
@@ -90,17 +94,34 @@ pub fn sections_with_usage<E: std::fmt::Display>(
             return ExitCode::from(2);
         }
     }
+    let trace = matches.get_one::<std::path::PathBuf>("trace");
+    if let Some(file) = trace {
+        if let Err(e) = crate::trace::start(file) {
+            eprintln!("error: cannot record a trace in {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let chosen = matches.get_one::<String>("program");
+    let mut code = ExitCode::SUCCESS;
     for program in programs
         .iter()
         .filter(|p| chosen.is_none_or(|id| id == p.id))
     {
         if let Err(e) = (program.run)() {
             eprintln!("error in {} {}: {e:#}", program.id, program.title);
+            code = ExitCode::FAILURE;
+            break;
+        }
+    }
+    if let Some(file) = trace {
+        // Children still running would lose events: end them as the program's end would.
+        crate::process::end_children();
+        if let Err(e) = crate::trace::finish() {
+            eprintln!("error: cannot write the trace {}: {e}", file.display());
             return ExitCode::FAILURE;
         }
     }
-    ExitCode::SUCCESS
+    code
 }
 
 /// The command line's grammar.
@@ -130,6 +151,12 @@ fn command<E>(crate_name: &str, programs: &[Program<E>]) -> Command {
                 .value_name("METHOD")
                 .value_parser(PossibleValuesParser::new(methods)),
         )
+        .arg(
+            Arg::new("trace")
+                .long("trace")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(std::path::PathBuf)),
+        )
 }
 
 /// Lets `SIGPIPE` end the program, as it ends `cat` or `grep`: `cargo run -p monitor | head`
@@ -145,7 +172,7 @@ fn quiet_on_broken_pipe() {
 /// The usage text: how to call the binary, the options, and one line per program.
 pub fn usage<E>(crate_name: &str, programs: &[Program<E>]) -> String {
     let mut text = format!(
-        "usage: cargo run -p {crate_name} [-- [--start-method METHOD] [PROGRAM]]\n\n\
+        "usage: cargo run -p {crate_name} [-- [--start-method METHOD] [--trace FILE] [PROGRAM]]\n\n\
          Runs every program below in order, or only PROGRAM:\n"
     );
     for p in programs {
@@ -153,7 +180,8 @@ pub fn usage<E>(crate_name: &str, programs: &[Program<E>]) -> String {
     }
     text.push_str(
         "\nOptions:\n  --start-method METHOD  how children start: fork (the default), spawn or \
-         forkserver\n  -h, --help             print this help\n",
+         forkserver\n  --trace FILE           record what the processes did, as a Chrome trace \
+         (open it in Perfetto)\n  -h, --help             print this help\n",
     );
     text
 }

@@ -34,6 +34,7 @@ pub mod sync;
 #[doc(hidden)]
 pub mod testing;
 pub mod time;
+pub mod trace;
 
 pub use current::{ProcessInfo, current_process, parent_process};
 pub use process::{

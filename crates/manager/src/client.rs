@@ -120,6 +120,7 @@ impl Client {
         body: impl FnOnce(&mut Body<'_>) -> Result<(), ManagerError>,
         reply: impl FnOnce(&mut Reply<'_>) -> Result<T, ManagerError>,
     ) -> Result<T, ManagerError> {
+        let _request = ipc_common::trace::span("manager", "request");
         // The thread's buffer, unless the thread is ending (its locals are being dropped).
         let mut buf = LOCAL
             .try_with(|l| mem::take(&mut l.borrow_mut().buf))

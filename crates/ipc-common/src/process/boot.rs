@@ -44,6 +44,8 @@ struct Header {
     parent: i32,
     method: String,
     daemon: bool,
+    /// Where the parent's trace is recorded, if it is.
+    trace: Option<std::path::PathBuf>,
     /// The parent's authkey: a child inherits it (Python's `current_process().authkey`).
     #[serde(with = "serde_bytes")]
     authkey: Vec<u8>,
@@ -63,6 +65,7 @@ pub(super) fn send(sock: &UnixStream, start: &Start<'_>) -> io::Result<()> {
         parent: getpid().as_raw(),
         method: get_start_method().name().to_string(),
         daemon: start.daemon,
+        trace: crate::trace::dir(),
         authkey: crate::auth::authkey()
             .map_err(io::Error::other)?
             .as_bytes()
@@ -92,6 +95,9 @@ pub(super) fn enter(sock: OwnedFd, check_parent: bool) -> ! {
                 inherit(method);
             }
             crate::current::set_daemon(header.daemon);
+            if let Some(dir) = header.trace.clone() {
+                crate::trace::join(dir);
+            }
             crate::auth::set_authkey(crate::auth::AuthKey::new(header.authkey.clone()));
             become_child_named(
                 &header.name,

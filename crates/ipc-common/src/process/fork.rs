@@ -64,9 +64,12 @@ where
 {
     die_with(parent);
     become_child(name, parent);
-    let code = match panic::catch_unwind(AssertUnwindSafe(target)) {
-        Ok(outcome) => outcome.exit_code(name),
-        Err(_) => 1,
+    let code = {
+        let _life = crate::trace::span("process", "run");
+        match panic::catch_unwind(AssertUnwindSafe(target)) {
+            Ok(outcome) => outcome.exit_code(name),
+            Err(_) => 1,
+        }
     };
     end_child(code)
 }
@@ -103,6 +106,7 @@ pub(super) fn become_child(name: &str, parent: Pid) {
 /// `current_process()` says), its parent, and a panic hook that names it.
 pub(super) fn become_child_named(name: &str, info: current::ProcessInfo) {
     set_comm(name);
+    crate::trace::became_child(name);
     // A forked child holds a copy of its parent's random state: siblings would draw the same
     // numbers. Python reseeds `random` in every child; so does this, for `fastrand`'s
     // generator on this thread (the one the target runs on).
@@ -128,6 +132,7 @@ pub(super) fn become_child_named(name: &str, info: current::ProcessInfo) {
 /// and no exit handler of the parent's program runs here: they belong to the parent, and
 /// running them would also cost every child dozens of copy-on-write page faults.
 pub(super) fn end_child(code: i32) -> ! {
+    crate::trace::flush();
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
     // SAFETY: `_exit` ends the process at once and touches no memory of ours; nothing runs

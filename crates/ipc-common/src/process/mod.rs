@@ -693,6 +693,13 @@ pub fn cpu_count() -> usize {
 /// `std::process::exit`): every non-daemon child still running is joined, then every daemon
 /// child still running is terminated; then the forkserver, if any, is stopped.
 fn end_of_program() {
+    end_children();
+    forkserver::stop();
+}
+
+/// The children's part of Python's exit rule: every non-daemon child still running is joined,
+/// then every daemon child still running is terminated.
+pub(crate) fn end_children() {
     let children: Vec<Arc<Child>> = {
         let mut list = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::take(&mut *list)
@@ -712,7 +719,6 @@ fn end_of_program() {
     for child in &daemons {
         stop(child);
     }
-    forkserver::stop();
 }
 
 /// The number of threads of this process: field 20 of `/proc/self/stat`. Read into a buffer on

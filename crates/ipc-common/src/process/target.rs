@@ -187,6 +187,7 @@ where
             return 1;
         }
     };
+    let _life = crate::trace::span("process", "run");
     match panic::catch_unwind(AssertUnwindSafe(|| target(args))) {
         Ok(outcome) => outcome.exit_code(name),
         Err(_) => 1,

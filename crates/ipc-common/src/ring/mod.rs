@@ -276,6 +276,17 @@ impl Drop for Ring {
     }
 }
 
+impl Ring {
+    /// Records message number `count` of this ring in the trace, if one is recorded: the
+    /// ring is named by its memory's inode, the same in every process that holds it.
+    fn trace(&self, end: crate::trace::End, count: u32) {
+        if crate::trace::enabled() {
+            let channel = nix::sys::stat::fstat(self.state.map().fd()).map_or(0, |st| st.st_ino);
+            crate::trace::message("queue", end, channel, u64::from(count), 0);
+        }
+    }
+}
+
 impl Clone for Ring {
     /// Another handle to the same ring (with the same size limit), sharing its memory: give
     /// one to a child as an argument and keep this one. A part-read message stays with the

@@ -296,6 +296,8 @@ impl<'r> Reader<'r> {
             self.ring.state.r.tail.store(self.tail.word(), SeqCst);
             if commit == Commit::Taken {
                 fault::point("ring.pop.committed");
+                self.ring
+                    .trace(crate::trace::End::Received, self.tail.count);
             }
             let r = &self.ring.state.r;
             wait::wake(&r.room_seq, &r.room_asleep);

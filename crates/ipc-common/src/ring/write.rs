@@ -232,6 +232,9 @@ impl<'r> Writer<'r> {
     /// sleep protocol (see [`wait`]).
     fn commit(&mut self, head: Committed) {
         self.ring.state.w.head.store(head.word(), SeqCst);
+        if head.count != self.head.count {
+            self.ring.trace(crate::trace::End::Sent, head.count);
+        }
         self.head = head;
     }
 

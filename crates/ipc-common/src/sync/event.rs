@@ -141,6 +141,7 @@ impl Event {
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let s = &*self.shared;
+        let _wait = crate::trace::span("event", "wait");
         let first = s.state.load(SeqCst);
         if first & SET != 0 {
             return true;

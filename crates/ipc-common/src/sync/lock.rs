@@ -107,6 +107,7 @@ impl Lock {
         &self,
         deadline: Option<std::time::Instant>,
     ) -> Result<Option<LockGuard<'_>>, SyncError> {
+        let _wait = crate::trace::span("lock", "wait");
         Ok(self
             .raw
             .lock(deadline)?
@@ -132,6 +133,8 @@ impl fmt::Debug for Lock {
 pub struct LockGuard<'a> {
     raw: &'a RawLock,
     previous_holder_died: bool,
+    /// The time held, in a recorded trace.
+    _hold: crate::trace::Span,
     // A pthread mutex must be unlocked by the thread that locked it.
     _not_send: PhantomData<*const ()>,
 }
@@ -142,6 +145,7 @@ impl<'a> LockGuard<'a> {
         Self {
             raw,
             previous_holder_died,
+            _hold: crate::trace::span("lock", "hold"),
             _not_send: PhantomData,
         }
     }

@@ -116,6 +116,7 @@ impl RLock {
     }
 
     fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<RLockGuard<'_>>, SyncError> {
+        let _wait = crate::trace::span("lock", "wait");
         Ok(self.raw.lock(deadline)?.map(|died| self.guard(died)))
     }
 
@@ -124,6 +125,7 @@ impl RLock {
         RLockGuard {
             raw: &self.raw,
             previous_holder_died,
+            _hold: crate::trace::span("lock", "hold"),
             _not_send: PhantomData,
         }
     }
@@ -143,6 +145,8 @@ impl fmt::Debug for RLock {
 pub struct RLockGuard<'a> {
     raw: &'a RawLock,
     previous_holder_died: bool,
+    /// The time held, in a recorded trace.
+    _hold: crate::trace::Span,
     // A pthread mutex must be unlocked by the thread that locked it.
     _not_send: PhantomData<*const ()>,
 }

@@ -94,6 +94,7 @@ impl Core {
     /// deadline passed first.
     fn take(&self, deadline: Option<Instant>) -> bool {
         let s = &*self.state;
+        let _wait = crate::trace::span("semaphore", "wait");
         loop {
             if self.try_take() {
                 return true;
@@ -131,7 +132,10 @@ impl Core {
     }
 
     fn guard(&self) -> SemaphoreGuard<'_> {
-        SemaphoreGuard { core: self }
+        SemaphoreGuard {
+            core: self,
+            _hold: crate::trace::span("semaphore", "hold"),
+        }
     }
 }
 
@@ -326,6 +330,8 @@ impl fmt::Debug for BoundedSemaphore {
 #[must_use = "the permit is given back as soon as the guard is dropped"]
 pub struct SemaphoreGuard<'a> {
     core: &'a Core,
+    /// The time held, in a recorded trace.
+    _hold: crate::trace::Span,
 }
 
 impl SemaphoreGuard<'_> {
