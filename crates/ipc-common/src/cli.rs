@@ -95,11 +95,9 @@ pub fn sections_with_usage<E: std::fmt::Display>(
         }
     }
     let trace = matches.get_one::<std::path::PathBuf>("trace");
-    if let Some(file) = trace {
-        if let Err(e) = crate::trace::start(file) {
-            eprintln!("error: cannot record a trace in {}: {e}", file.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some((file, Err(e))) = trace.map(|file| (file, crate::trace::start(file))) {
+        eprintln!("error: cannot record a trace in {}: {e}", file.display());
+        return ExitCode::FAILURE;
     }
     let chosen = matches.get_one::<String>("program");
     let mut code = ExitCode::SUCCESS;
