@@ -330,16 +330,20 @@ fn queue_all_consumers_killed() {
     );
 }
 
-/// The pipe's child dies before it replied: the parent's `recv` gets `Closed`, not a hang, and
-/// the parent names the child and its death.
+/// The pipe's child dies before it replied: the parent's `recv` (or `send`) fails with
+/// `Closed` (Python's `EOFError`), not a hang, and the section ends with it.
 ///
 /// The child lives for microseconds, too briefly to be caught otherwise: held after the
 /// header, it blocks at its first `println!`, and waits there until killed.
 fn pipe_child_killed() {
     let header = "=== 使用Pipe进行进程间通信 ===";
     let mut section = Section::held("pipe", &[], Some(header));
-    let child = section.kill_when(|r| r.named("Child-1"));
-    let end = section.fails_cleanly(&killed(&child));
+    // The demo's one child, unnamed: Python's default name.
+    section.kill_when(|r| r.named("Process-1"));
+    // PipeError::Closed, as the section's error line shows it.
+    let end = section.fails_cleanly(
+        "error in 3.2 使用Pipe进行进程间通信: the other end of the connection is closed",
+    );
     assert_eq!(end.stdout, format!("{header}\n"), "only the header");
 }
 
