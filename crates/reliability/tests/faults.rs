@@ -1,7 +1,10 @@
 //! Guarantees 2 and 3: a child killed with SIGKILL in the middle of its work (queue, pipe,
 //! manager, pool, custom-worker), or a child that panics. The parent notices, names the
 //! process and how it died, and ends with status 1, never hanging for a message that will not
-//! come; nothing is left running, nothing is left in `/dev/shm`.
+//! come; nothing is left running, nothing is left in `/dev/shm`. Two demos keep their notes'
+//! plain calls instead, and do what Python's programs do: the pipe's parent fails with the
+//! closed connection (Python's `EOFError`) without naming the dead child, and the queue's
+//! parent, every consumer dead, waits for room in the queue until Ctrl-C ends it.
 //!
 //! Each test runs a section binary in its own process group (this test is the subreaper of its
 //! orphans), brings it to the moment it wants, kills one child by its name (a child's command
