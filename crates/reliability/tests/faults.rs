@@ -271,9 +271,10 @@ fn queue_consumer_killed() {
 }
 
 /// Every consumer dies: the queue (maxsize 10) fills up with the products, and the parent's
-/// stop signals find no room. As Python's parent does, it waits in `put` for room that no
-/// consumer will make (the demo has the note's plain loops: no stop signal gives up); Ctrl-C
-/// then ends it, and everything it made, at once.
+/// stop signals find no room. The parent waits in `put` for room that no consumer will make
+/// (the demo has the note's plain loops: no stop signal gives up), as Python's program waits
+/// for ever too (there the producers wait to put their `None`, and the parent in `join`).
+/// Ctrl-C then ends it, and everything it made, at once.
 fn queue_all_consumers_killed() {
     // Held from the first byte, each producer blocks printing its first product and each
     // consumer printing the first item it took: when the consumers die, at most two of the
