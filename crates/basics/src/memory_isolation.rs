@@ -5,32 +5,38 @@ use std::sync::Mutex;
 use ipc_common::Process;
 use ipc_common::pyfmt::PyRepr;
 
-// 全局变量 (a `Mutex` because Rust's globals must be safe to change from any thread)
+// 全局变量 (in a `Mutex`, because Rust's globals must be safe to change from any thread).
+//
+// Each process has its own: a child starts with a copy of its parent's as it is at that moment
+// under fork, and with the program's initial value under spawn and forkserver. The parent never
+// changes it before starting the children, so every child starts with `[]` and the output is
+// the same under every start method.
 static SHARED_LIST: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// 演示进程间内存隔离: the child appends to *its own copy* of the list.
-fn add_to_list(process_name: &str) {
-    let mut list = SHARED_LIST.lock().unwrap_or_else(|e| e.into_inner());
-    list.push(process_name.to_string());
-    println!("进程 {process_name}: 列表内容: {}", list.py_repr());
+/// 演示进程间内存隔离
+fn add_to_list(process_name: String) {
+    let mut shared_list = SHARED_LIST.lock().unwrap_or_else(|e| e.into_inner());
+    shared_list.push(process_name.clone());
+    println!("进程 {process_name}: 列表内容: {}", shared_list.py_repr());
 }
 
+// `main` is the note's `if __name__ == "__main__":` block.
 pub fn main() -> anyhow::Result<()> {
     println!("=== 演示进程间内存隔离 ===");
 
-    // 创建多个进程
-    let names: Vec<String> = (0..3).map(|i| format!("Process-{i}")).collect();
+    // 创建多个进程 (`start` gives back the handle of the running process)
     let mut processes = Vec::new();
-    for name in &names {
-        processes.push(Process::start(name, || add_to_list(name))?);
+    for i in 0..3 {
+        let p = Process::new(add_to_list, format!("Process-{i}")).start()?;
+        processes.push(p);
     }
 
     for p in &processes {
         p.join_ok()?;
     }
 
-    // 主进程中的列表: still empty, 子进程修改不会影响主进程
-    let list = SHARED_LIST.lock().unwrap_or_else(|e| e.into_inner());
-    println!("主进程中的列表: {}", list.py_repr());
+    // 主进程中的列表: [] (注意：子进程修改不会影响主进程)
+    let shared_list = SHARED_LIST.lock().unwrap_or_else(|e| e.into_inner());
+    println!("主进程中的列表: {}", shared_list.py_repr());
     Ok(())
 }

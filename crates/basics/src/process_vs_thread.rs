@@ -15,6 +15,8 @@ fn thread_worker() {
     println!("线程ID: {}, 进程ID: {}", gettid(), getpid());
 }
 
+// `main` holds the lines the note runs at the top level of its module (no child process, so
+// `--start-method` changes nothing).
 pub fn main() -> anyhow::Result<()> {
     // 在主线程中执行
     println!("主线程ID: {}, 进程ID: {}", gettid(), getpid());

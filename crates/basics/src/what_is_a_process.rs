@@ -6,6 +6,9 @@
 use nix::unistd::{getpid, getppid};
 
 // 演示进程独立性
+//
+// No child is started here: the function runs in this very process and reads its global, so
+// the output is the same whatever `--start-method` says.
 static GLOBAL_VAR: &str = "初始值";
 
 fn show_process_info() {
@@ -13,6 +16,7 @@ fn show_process_info() {
     println!("函数内全局变量: {GLOBAL_VAR}");
 }
 
+// `main` holds the lines the note runs at the top level of its module.
 pub fn main() -> anyhow::Result<()> {
     // 获取当前进程信息
     println!("当前进程ID: {}", getpid());

@@ -8,7 +8,7 @@ use ipc_common::{Process, SyncError};
 use shm::{Array, Value};
 
 /// 使用Value共享内存的进程
-fn worker_with_value(shared_value: &Value<i32>, process_id: i32) -> Result<(), SyncError> {
+fn worker_with_value((shared_value, process_id): (Value<i32>, i32)) -> Result<(), SyncError> {
     for _ in 0..5 {
         let current_value = {
             let mut value = shared_value.get_lock()?; // 获取锁
@@ -22,7 +22,7 @@ fn worker_with_value(shared_value: &Value<i32>, process_id: i32) -> Result<(), S
 }
 
 /// 使用Array共享内存的进程
-fn worker_with_array(shared_array: &Array<i32>, process_id: i32) -> Result<(), SyncError> {
+fn worker_with_array((shared_array, process_id): (Array<i32>, i32)) -> Result<(), SyncError> {
     for i in 0..shared_array.len() {
         {
             let array = shared_array.get_lock()?; // 获取锁
@@ -34,6 +34,7 @@ fn worker_with_array(shared_array: &Array<i32>, process_id: i32) -> Result<(), S
     Ok(())
 }
 
+// `main` is the note's `if __name__ == "__main__":` block.
 pub fn main() -> anyhow::Result<()> {
     println!("=== 使用共享内存进行进程间通信 ===");
 
@@ -43,23 +44,20 @@ pub fn main() -> anyhow::Result<()> {
     // 创建共享数组（5个整数，初始值为0）: Array('i', 5)
     let shared_array = Array::<i32>::new(5)?;
 
-    // 创建进程 and 启动所有进程: Process::start does both, in the same order
+    // 创建进程, and 启动所有进程: each process is started as it is made (`start` gives back
+    // its handle), in the note's order. A clone is another handle to the same shared memory.
     let mut processes = Vec::new();
 
     // 使用Value的进程
     for i in 0..2 {
-        let name = format!("Process-{}", i + 1);
-        processes.push(Process::start(name, || {
-            worker_with_value(&shared_value, i)
-        })?);
+        let p = Process::new(worker_with_value, (shared_value.clone(), i)).start()?;
+        processes.push(p);
     }
 
     // 使用Array的进程
     for i in 2..4 {
-        let name = format!("Process-{}", i + 1);
-        processes.push(Process::start(name, || {
-            worker_with_array(&shared_array, i)
-        })?);
+        let p = Process::new(worker_with_array, (shared_array.clone(), i)).start()?;
+        processes.push(p);
     }
 
     // 等待所有进程完成
