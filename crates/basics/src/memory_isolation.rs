@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use ipc_common::Process;
+use ipc_common::process::join_all;
 use ipc_common::pyfmt::PyRepr;
 
 // 全局变量 (in a `Mutex`, because Rust's globals must be safe to change from any thread).
@@ -27,13 +28,11 @@ pub fn main() -> anyhow::Result<()> {
     // 创建多个进程 (`start` gives back the handle of the running process)
     let mut processes = Vec::new();
     for i in 0..3 {
-        let p = Process::new(add_to_list, format!("Process-{i}")).start()?;
-        processes.push(p);
+        processes.push(Process::new(add_to_list, format!("Process-{i}")).start()?);
     }
 
-    for p in &processes {
-        p.join_ok()?;
-    }
+    // for p in processes: p.join() (and report a child that failed)
+    join_all(&processes)?;
 
     // 主进程中的列表: [] (注意：子进程修改不会影响主进程)
     let shared_list = SHARED_LIST.lock().unwrap_or_else(|e| e.into_inner());
