@@ -59,6 +59,7 @@ impl WorkerProcess {
         println!("工作进程 {} 处理任务: {task}", self.worker_id);
         sleep(Duration::from_millis(500)); // 模拟处理时间
 
+        // Python's ints never overflow, an i64 can: then an error, which run() makes the result
         Ok(match task {
             Value::Int(n) => Value::Int(n.checked_mul(*n).context("整数溢出")?),
             Value::Str(s) => Value::Str(s.to_uppercase()),
@@ -92,7 +93,9 @@ pub fn main() -> anyhow::Result<()> {
         })
         .collect();
 
-    // 启动所有工作进程 (start() returns the child's handle; the parent keeps its `workers`)
+    // 启动所有工作进程 (start() returns the child's handle; the parent keeps its `workers`).
+    // The names are not in the note: Python's would be WorkerProcess-1 to 3 (its class name
+    // and a count); here each carries its worker_id, which `ps` then shows.
     let mut handles = Vec::new();
     for worker in &workers {
         handles.push(worker.start(format!("WorkerProcess-{}", worker.worker_id))?);

@@ -4,7 +4,7 @@
 //! `start()` runs that method in a new process. In Rust, a type implements [`Worker`]: its
 //! [`run`](Worker::run) is the child's entry point, and [`start`](Worker::start) starts a
 //! child, with the program's [start method](ipc_common::StartMethod), that calls `run` on its
-//! own copy of the value. Everything else (the note's `process_task` and `stop`) is the
+//! own copy of the value. Everything else (the note's `process_task` and `stop`) are the
 //! type's own methods, as in Python.
 //!
 //! The copy is made as Python makes it: under fork the child gets a clone of the value, under
