@@ -2,95 +2,111 @@
 //!
 //! In Python, a class derived from `multiprocessing.Process` overrides `run()`, and
 //! `start()` runs that method in a new process. In Rust, a type implements [`Worker`]: its
-//! [`run`](Worker::run) is the child's entry point, [`process_task`](Worker::process_task)
-//! handles one task, and [`start`](Worker::start) forks a child that calls `run` on the
-//! child's own copy of the value.
+//! [`run`](Worker::run) is the child's entry point, and [`start`](Worker::start) starts a
+//! child, with the program's [start method](ipc_common::StartMethod), that calls `run` on its
+//! own copy of the value. Everything else (the note's `process_task` and `stop`) are the
+//! type's own methods, as in Python.
 //!
-//! The value is *moved* into the child: as in Python, whatever `run` changes in its fields
-//! (a `running` flag, a counter) changes in the child's copy only, never in the parent's.
-//! Talk to a running worker through queues, as the demo does.
+//! The copy is made as Python makes it: under fork the child gets a clone of the value, under
+//! spawn and forkserver the value is serialized as the child's argument (Python pickles the
+//! `Process` object), shared objects among its fields (queues, locks) travelling as handles to
+//! the same shared memory. So, as in Python, whatever `run` changes in the worker's plain
+//! fields (a `running` flag, a counter) changes in the child's copy only, and whatever the
+//! parent changes in its own copy after the start never reaches the child. Talk to a running
+//! worker through queues, as the demo does.
 //!
 //! [`Value`] is the note's kind of task: a Python value that is an int or a string.
 
 use std::fmt;
 
 use ipc_common::pyfmt::PyRepr;
-use ipc_common::{Process, ProcessError};
+use ipc_common::{Context, Process, ProcessError};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// A process with its own entry point: Python's subclass of `multiprocessing.Process`.
+///
+/// The worker value is the child's argument, so it must be [`Clone`] (the parent keeps its
+/// own copy, as Python's parent keeps its object) and serde-serializable (it travels to a
+/// spawned child): hold shared objects that travel, such as queues, and plain data.
 ///
 /// # Example
 ///
 /// ```
 /// use custom_worker::Worker;
-/// use queue::Queue;
+/// use queue::{Queue, QueueError};
+/// use serde::{Deserialize, Serialize};
 ///
 /// /// Squares numbers until it gets `None`.
-/// struct Squarer<'q> {
-///     tasks: &'q Queue<Option<u64>>,
-///     results: &'q Queue<u64>,
+/// #[derive(Clone, Serialize, Deserialize)]
+/// struct Squarer {
+///     tasks: Queue<Option<u64>>,
+///     results: Queue<Option<u64>>,
 /// }
 ///
-/// impl Worker for Squarer<'_> {
-///     type Task = u64;
-///     type Output = u64;
+/// impl Worker for Squarer {
+///     type Error = QueueError;
 ///
-///     fn run(&mut self) -> anyhow::Result<()> {
+///     fn run(&mut self) -> Result<(), QueueError> {
 ///         while let Some(n) = self.tasks.get()? {
-///             let square = self.process_task(&n)?;
-///             self.results.put(&square)?;
+///             self.results.put(&n.checked_mul(n))?; // None: the square overflows
 ///         }
 ///         Ok(())
 ///     }
-///
-///     fn process_task(&mut self, n: &u64) -> anyhow::Result<u64> {
-///         n.checked_mul(*n).ok_or_else(|| anyhow::anyhow!("{n} squared overflows"))
-///     }
 /// }
 ///
-/// # fn main() -> anyhow::Result<()> {
-/// let (tasks, results) = (Queue::new(0)?, Queue::new(0)?);
-/// let worker = Squarer { tasks: &tasks, results: &results }.start("squarer")?;
-/// tasks.put(&Some(7))?;
-/// tasks.put(&None)?;
-/// assert_eq!(results.get()?, 49);
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let squarer = Squarer { tasks: Queue::new(0)?, results: Queue::new(0)? };
+/// let worker = squarer.start("squarer")?;
+/// squarer.tasks.put(&Some(7))?;
+/// squarer.tasks.put(&Some(u64::MAX))?;
+/// squarer.tasks.put(&None)?;
+/// assert_eq!(squarer.results.get()?, Some(49));
+/// assert_eq!(squarer.results.get()?, None);
 /// worker.join_ok()?;
 /// # Ok(()) }
 /// ```
-pub trait Worker {
-    /// One task the worker takes.
-    type Task;
-    /// What processing one task gives.
-    type Output;
+pub trait Worker: Clone + Serialize + DeserializeOwned + 'static {
+    /// Why [`run`](Worker::run) failed.
+    type Error: fmt::Display + 'static;
 
     /// The process's entry point (Python's overridden `run()`). It runs in the child; an
-    /// `Err` is printed on stderr and ends the child with exit code 1.
+    /// `Err` is printed on stderr (`process NAME (pid N) failed: ...`) and ends the child
+    /// with exit code 1.
     ///
     /// # Errors
     ///
     /// Whatever ends the worker unsuccessfully.
-    fn run(&mut self) -> anyhow::Result<()>;
+    fn run(&mut self) -> Result<(), Self::Error>;
 
-    /// Processes one task (called by [`run`](Worker::run)).
+    /// Starts a child process named `name` that runs [`run`](Worker::run) on its own copy of
+    /// `self` (Python's `start()`), with the program's start method; returns the child's
+    /// handle. The parent keeps `self`.
     ///
     /// # Errors
     ///
-    /// A task that cannot be processed.
-    fn process_task(&mut self, task: &Self::Task) -> anyhow::Result<Self::Output>;
-
-    /// Starts a child process named `name` that runs [`run`](Worker::run) on its copy of
-    /// `self` (Python's `start()`); returns the child's handle.
-    ///
-    /// # Errors
-    ///
-    /// As for [`Process::start`].
-    fn start(mut self, name: impl Into<String>) -> Result<Process, ProcessError>
-    where
-        Self: Sized,
-    {
-        Process::start(name, move || self.run())
+    /// As for [`Builder::start`](ipc_common::process::Builder::start): among others,
+    /// [`ProcessError::Arguments`] if a field cannot travel to a spawned child.
+    fn start(&self, name: impl Into<String>) -> Result<Process, ProcessError> {
+        self.start_with(Context::default_method(), name)
     }
+
+    /// As [`start`](Worker::start), with `ctx`'s start method (Python: a class derived from
+    /// `get_context(method).Process`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`start`](Worker::start).
+    fn start_with(&self, ctx: Context, name: impl Into<String>) -> Result<Process, ProcessError> {
+        ctx.process(run_in_child::<Self>, self.clone())
+            .name(name)
+            .start()
+    }
+}
+
+/// The target of every worker's child: runs the child's copy.
+fn run_in_child<W: Worker>(mut worker: W) -> Result<(), W::Error> {
+    worker.run()
 }
 
 /// An int or a string, as in the note's task list `[1, 2, 3, "hello", ...]`: in a text format

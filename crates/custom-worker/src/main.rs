@@ -1,135 +1,13 @@
-//! Note 8.1: 继承Process类 (a custom process class: the `Worker` trait).
+//! Note 8.1 继承Process类: a custom process class (the `Worker` trait), three workers fed by a
+//! task queue and answering on a result queue.
+//!
+//! `cargo run -p custom-worker` runs the program (`cargo run -p custom-worker -- 8.1` too).
 
 use std::process::ExitCode;
-use std::thread::sleep;
-use std::time::Duration;
 
-use anyhow::Context as _;
-use custom_worker::{Value, Worker};
-use ipc_common::Process;
 use ipc_common::cli::{Program, sections};
-use ipc_common::process::join_all;
-use ipc_common::pyfmt::PyRepr;
-use queue::{Queue, QueueError};
 
-/// 自定义进程类
-///
-/// The note also keeps `self.running` and a `stop()` that clears it. `stop()` would run in
-/// the parent, on the parent's copy of the object, which the child never sees (and the note
-/// never calls it); the stop signal (None) is what really ends a worker, so both are left out.
-struct WorkerProcess<'q> {
-    task_queue: &'q Queue<Option<Value>>,
-    result_queue: &'q Queue<(usize, Value, Value)>,
-    worker_id: usize,
-}
-
-impl Worker for WorkerProcess<'_> {
-    type Task = Value;
-    type Output = Value;
-
-    /// 重写run方法，这是进程的入口点
-    fn run(&mut self) -> anyhow::Result<()> {
-        println!("工作进程 {} 启动", self.worker_id);
-
-        loop {
-            // 从任务队列获取任务（非阻塞）: waits at most 1 s
-            let task = match self.task_queue.get_timeout(Duration::from_secs(1)) {
-                Ok(task) => task,
-                // 队列为空，继续等待
-                Err(QueueError::Empty) => continue,
-                Err(e) => return Err(e.into()),
-            };
-
-            let Some(task) = task else {
-                // 停止信号
-                println!("工作进程 {} 收到停止信号", self.worker_id);
-                break;
-            };
-
-            // 处理任务; 处理异常: as the note's `except Exception`, a failure is the result
-            let result = self
-                .process_task(&task)
-                .unwrap_or_else(|e| Value::Str(format!("错误: {e}")));
-
-            // 将结果放入结果队列
-            self.result_queue.put(&(self.worker_id, task, result))?;
-        }
-
-        println!("工作进程 {} 结束", self.worker_id);
-        Ok(())
-    }
-
-    /// 处理具体的任务 (the note's third branch, `处理了: {task}` for other types, has no
-    /// counterpart: a `Value` is an int or a string)
-    fn process_task(&mut self, task: &Value) -> anyhow::Result<Value> {
-        println!("工作进程 {} 处理任务: {task}", self.worker_id);
-        sleep(Duration::from_millis(500)); // 模拟处理时间
-
-        Ok(match task {
-            Value::Int(n) => Value::Int(n.checked_mul(*n).context("整数溢出")?),
-            Value::Str(s) => Value::Str(s.to_uppercase()),
-        })
-    }
-}
-
-fn custom_worker_demo() -> anyhow::Result<()> {
-    println!("=== 自定义进程类演示 ===");
-
-    // 创建队列
-    let task_queue = Queue::new(0)?;
-    let result_queue = Queue::new(0)?;
-
-    // 创建自定义进程
-    let workers = (0..3).map(|i| WorkerProcess {
-        task_queue: &task_queue,
-        result_queue: &result_queue,
-        worker_id: i,
-    });
-
-    // 启动所有工作进程
-    let workers: Vec<Process> = workers
-        .map(|worker| {
-            let name = format!("WorkerProcess-{}", worker.worker_id);
-            worker.start(name)
-        })
-        .collect::<Result<_, _>>()?;
-
-    // 添加任务到队列
-    // (the note's list as it is written in Python, read as JSON into `Value`s)
-    let tasks: Vec<Value> =
-        serde_json::from_str(r#"[1, 2, 3, "hello", "world", 4, 5, "python", 6]"#)?;
-    for task in &tasks {
-        task_queue.put(&Some(task.clone()))?;
-    }
-
-    // 添加停止信号
-    for _ in &workers {
-        task_queue.put(&None)?;
-    }
-
-    // 收集结果
-    let mut results = Vec::new();
-    for _ in &tasks {
-        match result_queue.get_timeout(Duration::from_secs(5)) {
-            Ok(result) => {
-                println!("收到结果: {}", result.py_repr());
-                results.push(result);
-            }
-            Err(QueueError::Empty) => break,
-            Err(e) => return Err(e.into()),
-        }
-    }
-
-    // 等待所有工作进程结束. A worker that died (killed, say) took its task with it: the loop
-    // above gave up after 5 s without that result, and join_all names the dead worker
-    // (`process WorkerProcess-1 (pid 42) was killed by SIGKILL`) once the others have ended.
-    join_all(&workers)?;
-
-    println!();
-    println!("所有任务完成!");
-    println!("共收到 {} 个结果", results.len());
-    Ok(())
-}
+mod custom_process;
 
 fn main() -> ExitCode {
     sections(
@@ -137,7 +15,7 @@ fn main() -> ExitCode {
         &[Program {
             id: "8.1",
             title: "继承Process类",
-            run: custom_worker_demo,
+            run: custom_process::main,
         }],
     )
 }

@@ -88,6 +88,12 @@ impl Monitor {
             })
             .collect()
     }
+
+    /// Samples one process now; `None` if it no longer exists (psutil's `NoSuchProcess`).
+    /// As [`sample`](Monitor::sample) for a single pid.
+    pub fn sample_one(&mut self, pid: i32) -> Option<Sample> {
+        self.sample(&[pid]).pop().flatten()
+    }
 }
 
 /// psutil's name for a process state.
