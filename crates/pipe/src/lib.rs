@@ -115,6 +115,7 @@ use std::io;
 mod connection;
 mod error;
 mod raw;
+mod transport;
 mod wait;
 mod wire;
 
