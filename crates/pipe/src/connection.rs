@@ -408,7 +408,7 @@ impl<T> Connection<T> {
     /// `Connection(sock.detach())`). Both halves share the socket: it closes when both are
     /// gone. [`Listener::accept`](crate::Listener::accept) and
     /// [`Client::connect`](crate::Client::connect) are the usual way to get one.
-    fn from_socket(socket: Socket) -> Self {
+    pub(crate) fn from_socket(socket: Socket) -> Self {
         let socket = Arc::new(socket);
         Connection {
             receiver: Receiver::from_source(Source::Socket(Arc::clone(&socket))),

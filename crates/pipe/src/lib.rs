@@ -112,16 +112,23 @@
 
 use std::io;
 
+mod address;
+mod client;
 mod connection;
 mod error;
+mod handshake;
+mod listener;
 mod raw;
 mod transport;
 mod wait;
 mod wire;
 
+pub use address::{Address, Family};
+pub use client::Client;
 pub use connection::{Connection, Receiver, Sender};
-pub use error::{BufferTooShort, PipeError};
+pub use error::{BufferTooShort, ConnectError, PipeError};
 pub use ipc_common::frame::DEFAULT_MAX_MESSAGE;
+pub use listener::{HANDSHAKE_TIMEOUT, Listener};
 pub use wait::{Waitable, wait};
 
 /// Makes a connected pair of duplex [`Connection`]s (Python's `multiprocessing.Pipe()`):
