@@ -354,7 +354,9 @@ fn handshake_messages_over_256_bytes_are_refused() {
             let mut raw = Raw::connect(&address);
             let mut challenge = Vec::new();
             frame::read(&mut raw, &mut challenge, 256).expect("challenge");
-            frame::write(&mut raw, &[b'x'; 257], usize::MAX).expect("answer");
+            // The listener refuses once it has read the length, and may close before the
+            // rest is written: the write's own outcome does not matter.
+            let _ = frame::write(&mut raw, &[b'x'; 257], usize::MAX);
         });
         let r = listener.accept::<()>();
         assert!(
