@@ -24,7 +24,7 @@
 //! | `conn.recv_bytes(maxlength)`             | `conn.recv_bytes(Some(maxlength))?` (`None`: no maxlength) |
 //! | `conn.recv_bytes_into(buf, offset)`      | `conn.recv_bytes_into(&mut buf, offset)?`                 |
 //! | `conn.poll()`, `poll(t)`, `poll(None)`   | `conn.poll(Duration::ZERO)?`, `poll(t)?`, `poll(Duration::MAX)?` |
-//! | `connection.wait([a, p.sentinel, l], t)` | `pipe::wait(&[&a, &p.exit_fd(), &l], t)?` (positions of the ready ones; connections, listeners, sentinels, descriptors; not queues: see [`Waitable`]) |
+//! | `connection.wait([a, p.sentinel], t)`    | `pipe::wait(&[&a, &p.exit_fd()], t)?` (positions of the ready ones; connections over pipes or sockets, sentinels, descriptors, and listeners, which Python's cannot take; not queues: see [`Waitable`]) |
 //! | `conn.close()`, `with conn:`             | `conn.close()`, or dropping it                            |
 //! | `conn.fileno()`                          | [`Connection::read_fd`], [`Connection::write_fd`] (the same socket for a socket connection) |
 //! | `Connection(sock.detach())`              | `Connection::from(unix_stream)`, `Connection::from(tcp_stream)` |
@@ -38,7 +38,7 @@
 //! | `pickle.UnpicklingError`                 | [`PipeError::Decode`]                                     |
 //! | `l = Listener(address, authkey=key)`     | `let l = Listener::bind(address, Some(key))?` (`None`: no key) |
 //! | `Listener()`, `Listener(family='AF_INET')` | `Listener::bind(Address::arbitrary(Family::Unix)?, key)?`, `Family::Tcp` |
-//! | `Listener(address, backlog=n)`           | none: the kernel's queue is std's (`SOMAXCONN`); Python's default of 1 makes a third waiting client wait |
+//! | `Listener(address, backlog=n)`           | none: std's backlog (`SOMAXCONN` for Unix, 128 for TCP); Python's default of 1 makes a third waiting client wait |
 //! | `l.accept()`                             | `l.accept::<T>()?` (the handshake bounded by [`Listener::set_handshake_timeout`], 30 s unless set) |
 //! | `l.address`                              | `l.address()` (with the port chosen for port 0)           |
 //! | `l.last_accepted`                        | `l.last_accepted()` (`None` before the first; [`Address::Unnamed`] for Python's `''`) |

@@ -119,9 +119,9 @@ impl Listener {
     /// `Some(key)`, every client must prove that it knows the key, and is shown that this side
     /// does. A TCP port 0 takes a free port: [`address`](Listener::address) says which.
     ///
-    /// Python's `backlog` (default 1) is not offered: the kernel queues up to `SOMAXCONN`
-    /// clients (std's choice) until they are accepted, so clients that connect at once do not
-    /// wait for each other. Python's `family` is the [`Address`]'s kind; Python's
+    /// Python's `backlog` (default 1) is not offered: std's is used, so the kernel queues up to
+    /// `SOMAXCONN` Unix clients (4096 on current Linux) or 128 TCP ones until they are
+    /// accepted, and clients that connect at once do not wait for each other. Python's `family` is the [`Address`]'s kind; Python's
     /// `Listener()` without an address is `Listener::bind(Address::arbitrary(family)?, key)`.
     ///
     /// # Errors
