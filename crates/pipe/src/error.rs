@@ -87,7 +87,7 @@ pub enum PipeError {
     #[error("an earlier error left the connection out of step: it can no longer receive")]
     Broken,
     /// Another I/O error.
-    #[error("pipe I/O failed: {0}")]
+    #[error("I/O failed on the connection: {0}")]
     Io(#[from] io::Error),
 }
 
