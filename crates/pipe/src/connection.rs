@@ -1,19 +1,23 @@
-//! The ends of a pipe: [`Receiver`] and [`Sender`] (one direction each) and [`Connection`]
-//! (both directions).
+//! The ends of a connection: [`Receiver`] and [`Sender`] (one direction each) and
+//! [`Connection`] (both directions), over pipes or a socket.
 
 use std::fmt;
 use std::io::{PipeReader, PipeWriter};
 use std::marker::PhantomData;
+use std::net::TcpStream;
+use std::os::fd::BorrowedFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
 
 use ipc_common::share::SharedFd;
-use std::os::fd::BorrowedFd;
-use std::time::Duration;
 
 use ipc_common::codec;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::raw;
+use crate::transport::{Kind, Sink, Socket, Source};
 use crate::wire::{Incoming, Outgoing};
 use crate::{BufferTooShort, PipeError, Waitable};
 
@@ -70,9 +74,12 @@ pub struct Sender<T> {
     _message: PhantomData<fn(T)>,
 }
 
-/// One end of a duplex [`pipe`](crate::pipe): sends and receives messages of type `T`
-/// (Python's `Connection` from `Pipe()`). It is a [`Receiver`] and a [`Sender`] on two OS
-/// pipes, one per direction; [`split`](Connection::split) takes them apart.
+/// One end of a duplex connection: sends and receives messages of type `T` (Python's
+/// `Connection`). It is a [`Receiver`] and a [`Sender`]: on two OS pipes, one per direction,
+/// for an end of a [`pipe`](crate::pipe); on one socket for a connection that a
+/// [`Listener`](crate::Listener) accepted or a [`Client`](crate::Client) made (or one made
+/// [from](Connection::from) a [`UnixStream`] or a [`TcpStream`]). Both kinds offer the same
+/// methods and behave the same; [`split`](Connection::split) takes them apart.
 ///
 /// # Example
 ///
@@ -89,11 +96,20 @@ pub struct Connection<T> {
     sender: Sender<T>,
 }
 
-/// A pipe end as it travels to a child: its descriptor and its size limit.
+/// A connection's half as it travels to a child: its descriptor, what the descriptor is,
+/// and its size limit.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct WireEnd {
     fd: SharedFd,
+    kind: Kind,
     max: u64,
+}
+
+impl WireEnd {
+    /// The limit, as this process's `usize`.
+    fn max<E: serde::de::Error>(&self) -> Result<usize, E> {
+        usize::try_from(self.max).map_err(E::custom)
+    }
 }
 
 impl<T> serde::Serialize for Receiver<T> {
@@ -103,6 +119,7 @@ impl<T> serde::Serialize for Receiver<T> {
         let fd = self.incoming.share().map_err(serde::ser::Error::custom)?;
         WireEnd {
             fd,
+            kind: self.incoming.kind(),
             max: self.incoming.max() as u64,
         }
         .serialize(serializer)
@@ -112,8 +129,9 @@ impl<T> serde::Serialize for Receiver<T> {
 impl<'de, T> serde::Deserialize<'de> for Receiver<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let end = WireEnd::deserialize(deserializer)?;
-        let mut receiver = Receiver::new(PipeReader::from(end.fd.0));
-        receiver.set_max_message(usize::try_from(end.max).map_err(serde::de::Error::custom)?);
+        let max = end.max()?;
+        let mut receiver = Receiver::from_source(Source::from_fd(end.kind, end.fd.0));
+        receiver.set_max_message(max);
         Ok(receiver)
     }
 }
@@ -124,6 +142,7 @@ impl<T> serde::Serialize for Sender<T> {
         let fd = self.outgoing.share().map_err(serde::ser::Error::custom)?;
         WireEnd {
             fd,
+            kind: self.outgoing.kind(),
             max: self.outgoing.max() as u64,
         }
         .serialize(serializer)
@@ -133,8 +152,9 @@ impl<T> serde::Serialize for Sender<T> {
 impl<'de, T> serde::Deserialize<'de> for Sender<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let end = WireEnd::deserialize(deserializer)?;
-        let mut sender = Sender::new(PipeWriter::from(end.fd.0));
-        sender.set_max_message(usize::try_from(end.max).map_err(serde::de::Error::custom)?);
+        let max = end.max()?;
+        let mut sender = Sender::from_sink(Sink::from_fd(end.kind, end.fd.0));
+        sender.set_max_message(max);
         Ok(sender)
     }
 }
@@ -158,8 +178,12 @@ impl<T> Receiver<T> {
     /// Makes a receiver from a pipe's read end, for example one inherited from a parent or
     /// made with [`std::io::pipe`]. [`pipe_oneway`](crate::pipe_oneway) is the usual way.
     pub fn new(reader: PipeReader) -> Self {
+        Receiver::from_source(Source::Pipe(reader))
+    }
+
+    fn from_source(source: Source) -> Self {
         Receiver {
-            incoming: Incoming::new(reader),
+            incoming: Incoming::new(source),
             _message: PhantomData,
         }
     }
@@ -251,7 +275,7 @@ impl<T> Receiver<T> {
         Ok(!crate::wait(&[self], timeout)?.is_empty())
     }
 
-    /// The pipe's read end (Python's `fileno()`). A `Receiver` reads ahead: messages may be
+    /// The pipe's read end, or the socket (Python's `fileno()`). A `Receiver` reads ahead: messages may be
     /// waiting in its buffer while the descriptor shows nothing, so wait for it with
     /// [`poll`](Receiver::poll) or [`wait`](crate::wait), not on the descriptor alone.
     pub fn read_fd(&self) -> BorrowedFd<'_> {
@@ -291,8 +315,12 @@ impl<T> Sender<T> {
     /// Makes a sender from a pipe's write end, for example one inherited from a parent or
     /// made with [`std::io::pipe`]. [`pipe_oneway`](crate::pipe_oneway) is the usual way.
     pub fn new(writer: PipeWriter) -> Self {
+        Sender::from_sink(Sink::Pipe(writer))
+    }
+
+    fn from_sink(sink: Sink) -> Self {
         Sender {
-            outgoing: Outgoing::new(writer),
+            outgoing: Outgoing::new(sink),
             _message: PhantomData,
         }
     }
@@ -337,7 +365,7 @@ impl<T> Sender<T> {
         self.outgoing.send_payload(&[], payload)
     }
 
-    /// The pipe's write end (Python's `fileno()`).
+    /// The pipe's write end, or the socket (Python's `fileno()`).
     pub fn write_fd(&self) -> BorrowedFd<'_> {
         self.outgoing.fd()
     }
@@ -376,8 +404,24 @@ impl<T> Connection<T> {
         }
     }
 
+    /// Makes a connection over a connected stream socket, a Unix or a TCP one (Python's
+    /// `Connection(sock.detach())`). Both halves share the socket: it closes when both are
+    /// gone. [`Listener::accept`](crate::Listener::accept) and
+    /// [`Client::connect`](crate::Client::connect) are the usual way to get one.
+    pub(crate) fn from_socket(socket: Socket) -> Self {
+        let socket = Arc::new(socket);
+        Connection {
+            receiver: Receiver::from_source(Source::Socket(Arc::clone(&socket))),
+            sender: Sender::from_sink(Sink::Socket(socket)),
+        }
+    }
+
     /// Takes the connection apart into its receiving and its sending half, for example to
     /// receive on one thread and send on another. Python has no counterpart.
+    ///
+    /// The halves of a pipe connection are two pipes, and the peer sees the end of the stream
+    /// once the [`Sender`] is dropped. The halves of a socket connection share the socket,
+    /// which closes (and the peer sees the end) once both are dropped.
     pub fn split(self) -> (Receiver<T>, Sender<T>) {
         (self.receiver, self.sender)
     }
@@ -438,12 +482,14 @@ impl<T> Connection<T> {
         self.receiver.poll(timeout)
     }
 
-    /// The read end of the pipe this end receives from: see [`Receiver::read_fd`].
+    /// The read end of the pipe this end receives from, or its socket (Python's `fileno()`):
+    /// see [`Receiver::read_fd`].
     pub fn read_fd(&self) -> BorrowedFd<'_> {
         self.receiver.read_fd()
     }
 
-    /// The write end of the pipe this end sends on: see [`Sender::write_fd`].
+    /// The write end of the pipe this end sends on, or its socket (the same descriptor as
+    /// [`read_fd`](Connection::read_fd)'s): see [`Sender::write_fd`].
     pub fn write_fd(&self) -> BorrowedFd<'_> {
         self.sender.write_fd()
     }
@@ -475,6 +521,33 @@ impl<T: Serialize + 'static> Connection<T> {
     }
 }
 
+/// A connection over a connected Unix stream socket (one end of `UnixStream::pair()`, say,
+/// as Python's `Pipe()` is a socket pair).
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use pipe::Connection;
+///
+/// let (a, b) = UnixStream::pair()?;
+/// let (mut a, mut b) = (Connection::<String>::from(a), Connection::<String>::from(b));
+/// a.send(&"over a socket".to_string())?;
+/// assert_eq!(b.recv()?, "over a socket");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<T> From<UnixStream> for Connection<T> {
+    fn from(stream: UnixStream) -> Self {
+        Connection::from_socket(Socket::Unix(stream))
+    }
+}
+
+/// A connection over a connected TCP stream, which must speak Python's wire format at the
+/// other end too (a [`Connection`], or Python's).
+impl<T> From<TcpStream> for Connection<T> {
+    fn from(stream: TcpStream) -> Self {
+        Connection::from_socket(Socket::Tcp(stream))
+    }
+}
+
 impl<T> Waitable for Receiver<T> {
     fn wait_fd(&self) -> BorrowedFd<'_> {
         self.read_fd()
@@ -498,6 +571,7 @@ impl<T> Waitable for Connection<T> {
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
+            .field("transport", &self.incoming.kind())
             .field("fd", &self.read_fd())
             .field("buffered", &self.incoming.buffered())
             .field("max_message", &self.max_message())
@@ -508,6 +582,7 @@ impl<T> fmt::Debug for Receiver<T> {
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
+            .field("transport", &self.outgoing.kind())
             .field("fd", &self.write_fd())
             .field("max_message", &self.max_message())
             .finish()

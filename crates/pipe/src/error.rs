@@ -2,9 +2,13 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
+use ipc_common::auth::AuthError;
 use ipc_common::codec::CodecError;
 use ipc_common::frame::FrameError;
+
+use crate::Address;
 
 /// Why sending or receiving a message failed.
 ///
@@ -83,7 +87,7 @@ pub enum PipeError {
     #[error("an earlier error left the connection out of step: it can no longer receive")]
     Broken,
     /// Another I/O error.
-    #[error("pipe I/O failed: {0}")]
+    #[error("I/O failed on the connection: {0}")]
     Io(#[from] io::Error),
 }
 
@@ -97,6 +101,51 @@ impl From<FrameError> for PipeError {
             FrameError::Io(e) => PipeError::Io(e),
         }
     }
+}
+
+/// Why a [`Listener`](crate::Listener) could not listen or accept, or a
+/// [`Client`](crate::Client) could not connect. Python raises `OSError` (and its subclasses)
+/// and `multiprocessing.AuthenticationError`.
+///
+/// A failed [`accept`](crate::Listener::accept) leaves the listener as it was: the next
+/// `accept` waits for the next client.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The listener could not be made: the address is in use (a path that exists, even a
+    /// socket left by a process that died: remove it first), a directory is missing or not
+    /// writable, the port is taken or privileged, or the address is
+    /// [`Address::Unnamed`].
+    #[error("cannot listen at {address}: {source}")]
+    Bind {
+        /// Where.
+        address: Address,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Nothing listens at the address (`ConnectionRefused`, or `NotFound` for a path), the
+    /// connection timed out (`TimedOut`), or the address is [`Address::Unnamed`].
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// Where.
+        address: Address,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The listening socket failed to accept (out of file descriptors, say).
+    #[error("cannot accept a connection: {0}")]
+    Accept(#[source] io::Error),
+    /// The handshake failed (Python's `AuthenticationError`): a wrong key on either side
+    /// ([`AuthError::WrongAnswer`], [`AuthError::Refused`]), a peer that does not speak the
+    /// protocol or sent a message over 256 bytes, or one that closed the connection.
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthError),
+    /// The other side did not finish the handshake in time: the listener's
+    /// [handshake timeout](crate::Listener::set_handshake_timeout), or what was left of
+    /// [`Client::connect_timeout`](crate::Client::connect_timeout)'s. Python has no timeout.
+    #[error("the handshake did not finish within {0:?}")]
+    TimedOut(Duration),
 }
 
 /// Python's `ValueError` messages for a bad `offset`/`size`.

@@ -11,12 +11,18 @@ use crate::PipeError;
 
 /// Something [`wait`] can wait for: it is *ready* when reading it would not block.
 ///
-/// Implemented for [`Connection`](crate::Connection) and [`Receiver`](crate::Receiver)
-/// (ready when a message or the end of the stream can be received: [`wait`] also looks in their
-/// read-ahead buffer), and for anything with a file descriptor ([`AsFd`]), which is ready when
-/// the descriptor is readable: a process sentinel
+/// Implemented for [`Connection`](crate::Connection) and [`Receiver`](crate::Receiver), over
+/// pipes or a socket (ready when a message or the end of the stream can be received: [`wait`]
+/// also looks in their read-ahead buffer), and for anything with a file descriptor ([`AsFd`]),
+/// which is ready when the descriptor is readable: a [`Listener`](crate::Listener) (ready
+/// when a client waits to be accepted), a process sentinel
 /// ([`Process::exit_fd`](ipc_common::Process::exit_fd), ready once the child has ended), a
 /// socket, a raw pipe.
+///
+/// A `queue::Queue` is not waitable: Python's `wait` takes a queue's reader (`q._reader`, a
+/// pipe), but our queue is a ring in shared memory with no descriptor that becomes readable.
+/// Wait for one queue with its `get_timeout`; to wait for a queue and connections at once, let
+/// a thread move the queue's items to a [`pipe`](crate::pipe) and wait for that.
 pub trait Waitable {
     /// The descriptor that becomes readable when this object is ready.
     fn wait_fd(&self) -> BorrowedFd<'_>;
@@ -38,7 +44,9 @@ impl<F: AsFd + ?Sized> Waitable for F {
 /// positions of the ready ones in `objects` (Python's
 /// `multiprocessing.connection.wait(object_list, timeout)`, which returns the objects
 /// themselves). An empty vector means the timeout passed. `Duration::MAX` waits forever
-/// (Python's `timeout=None`); signals that interrupt the wait do not end it early.
+/// (Python's `timeout=None`); signals that interrupt the wait do not end it early. The objects
+/// are those of [`Waitable`]: connections over pipes or sockets, listeners, process
+/// sentinels, descriptors.
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,14 +1,14 @@
-//! Frames on a pipe: the byte-level half of every end, without message types.
+//! Frames on a pipe or a socket: the byte-level half of every end, without message types.
 //!
-//! [`Incoming`] reads frames from a pipe's read end and [`Outgoing`] writes them to a write end,
-//! in Python's format (see [`ipc_common::frame`]). What they add to that module is what makes a
-//! pipe fast and safe: small reads are buffered, large payloads are read straight into their
-//! destination and written straight from their source, the pipe's buffer grows for large
-//! messages, writes never raise `SIGPIPE`, and a refused or broken frame never leaves the
-//! stream silently out of step.
+//! [`Incoming`] reads frames from a [`Source`] (a pipe's read end or a socket) and [`Outgoing`]
+//! writes them to a [`Sink`], in Python's format (see [`ipc_common::frame`]). What they add to
+//! that module is what makes a connection fast and safe: small reads are buffered, large
+//! payloads are read straight into their destination and written straight from their source,
+//! a pipe's buffer grows for large messages, writes never raise `SIGPIPE`, and a refused or
+//! broken frame never leaves the stream silently out of step.
 
 use std::fs;
-use std::io::{self, BufRead, BufReader, IoSlice, PipeReader, PipeWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, IoSlice, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::OnceLock;
 
@@ -18,6 +18,7 @@ use ipc_common::share::SharedFd;
 use nix::fcntl::{FcntlArg, fcntl};
 
 use crate::PipeError;
+use crate::transport::{Kind, Sink, Source};
 
 /// The read buffer of an [`Incoming`]: small messages are read many at a time through it;
 /// a payload is copied through it only for the part that came with its header.
@@ -39,12 +40,12 @@ const DEFAULT_PIPE_SIZE: usize = 64 * 1024;
 /// The largest buffer asked for a pipe, and so the most that one write system call carries.
 const BIG_PIPE_SIZE: usize = 1 << 20;
 
-/// The reading half of a connection: frames from a pipe's read end.
+/// The reading half of a connection: frames from a pipe's read end or a socket.
 ///
 /// State beyond the pipe: `pending` is what is left to read of the payload of the frame whose
 /// header was read last; `broken` is set once the stream is out of step.
 pub(crate) struct Incoming {
-    reader: BufReader<PipeReader>,
+    reader: BufReader<Source>,
     /// What is left to read of the current frame's payload; `None` between frames.
     pending: Option<usize>,
     /// The current frame's payload length, for [`PipeError::Truncated`].
@@ -58,9 +59,9 @@ pub(crate) struct Incoming {
 }
 
 impl Incoming {
-    pub(crate) fn new(reader: PipeReader) -> Self {
+    pub(crate) fn new(source: Source) -> Self {
         Incoming {
-            reader: BufReader::with_capacity(READ_BUFFER, reader),
+            reader: BufReader::with_capacity(READ_BUFFER, source),
             pending: None,
             frame_len: 0,
             broken: false,
@@ -81,11 +82,18 @@ impl Incoming {
         self.reader.get_ref().as_fd()
     }
 
-    /// The read end, to pass to a child: refused while part of a message has been read ahead
+    /// What this half reads from.
+    pub(crate) fn kind(&self) -> Kind {
+        self.reader.get_ref().kind()
+    }
+
+    /// The descriptor, to pass to a child: refused while part of a message has been read ahead
     /// (those bytes live in this process's buffer and cannot travel with the descriptor).
     pub(crate) fn share(&self) -> Result<SharedFd, String> {
         if self.ready_now() {
-            return Err("a pipe end with a message partly read cannot be passed to a child".into());
+            return Err(
+                "a connection with a message partly read cannot be passed to a child".into(),
+            );
         }
         SharedFd::duplicate(self.fd()).map_err(|e| e.to_string())
     }
@@ -267,19 +275,20 @@ fn read_exactly<R: Read>(reader: &mut R, dest: &mut [u8]) -> Result<(), FrameErr
     Ok(())
 }
 
-/// The writing half of a connection: frames to a pipe's write end.
+/// The writing half of a connection: frames to a pipe's write end or a socket.
 pub(crate) struct Outgoing {
-    writer: PipeWriter,
+    writer: Sink,
     /// Reused frame buffer for encoded messages: [`MAX_HEADER`] bytes of room, then the
     /// payload (see [`frame::begin`]).
     buf: Vec<u8>,
     max: usize,
-    /// The pipe's buffer size as last set (or the default); grown for large frames.
+    /// The pipe's buffer size as last set (or the default); grown for large frames. Unused
+    /// for a socket.
     pipe_size: usize,
 }
 
 impl Outgoing {
-    pub(crate) fn new(writer: PipeWriter) -> Self {
+    pub(crate) fn new(writer: Sink) -> Self {
         Outgoing {
             writer,
             buf: Vec::new(),
@@ -300,7 +309,12 @@ impl Outgoing {
         self.writer.as_fd()
     }
 
-    /// The write end, to pass to a child.
+    /// What this half writes to.
+    pub(crate) fn kind(&self) -> Kind {
+        self.writer.kind()
+    }
+
+    /// The descriptor, to pass to a child.
     pub(crate) fn share(&self) -> Result<SharedFd, String> {
         SharedFd::duplicate(self.fd()).map_err(|e| e.to_string())
     }
@@ -338,30 +352,41 @@ impl Outgoing {
     /// Writes a frame given as up to three parts (header, payload pieces), all of it or an
     /// error.
     ///
-    /// A frame of at most `PIPE_BUF` (4096) bytes goes out in one system call, so the kernel
-    /// writes it atomically: processes sharing one end may send such frames without a lock.
-    /// A larger one goes out in steps of at most [`BIG_PIPE_SIZE`], straight from its parts
-    /// (`writev`, no copy), after the pipe's buffer is grown towards its size.
+    /// On a pipe, a frame of at most `PIPE_BUF` (4096) bytes goes out in one system call, so
+    /// the kernel writes it atomically: processes sharing one end may send such frames without
+    /// a lock. A larger one goes out in steps of at most [`BIG_PIPE_SIZE`], straight from its
+    /// parts (`writev`, or `sendmsg` on a socket: no copy), after a pipe's buffer is grown
+    /// towards its size. A socket makes no promise of atomicity at any size.
     fn write_frame(&mut self, parts: &[&[u8]]) -> Result<(), PipeError> {
         let total: usize = parts.iter().map(|p| p.len()).sum();
         if total > self.pipe_size {
             self.grow_pipe(total);
         }
-        // Without SIGPIPE: a reader that is gone (a killed child) must be `Closed`, not the
-        // death of this process, even where SIGPIPE's default action is restored.
-        ipc_common::sigpipe::without_sigpipe(|| write_parts(&mut self.writer, parts, total))
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::BrokenPipe => PipeError::Closed,
-                _ => PipeError::Io(e),
-            })
+        let written = match self.writer {
+            // Without SIGPIPE: a reader that is gone (a killed child) must be `Closed`, not
+            // the death of this process, even where SIGPIPE's default action is restored.
+            Sink::Pipe(_) => {
+                ipc_common::sigpipe::without_sigpipe(|| write_parts(&mut self.writer, parts, total))
+            }
+            // A socket's writes carry `MSG_NOSIGNAL` (see `transport`).
+            Sink::Socket(_) => write_parts(&mut self.writer, parts, total),
+        };
+        written.map_err(|e| match e.kind() {
+            // A socket's peer that closed with bytes unread, or died, resets the connection.
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => PipeError::Closed,
+            _ => PipeError::Io(e),
+        })
     }
 
     /// Grows the pipe's buffer towards `frame_len` (a power of two, at most [`BIG_PIPE_SIZE`]
     /// and the system's `pipe-max-size`). With a buffer as large as a write, the writer
     /// and the reader each make one system call per step instead of one per 64 KiB. Failure
     /// (a user over their pipe-memory quota) only costs speed, so it is not an error; the
-    /// size is then not asked for again.
+    /// size is then not asked for again. A socket's buffer is left as it is.
     fn grow_pipe(&mut self, frame_len: usize) {
+        let Sink::Pipe(pipe) = &self.writer else {
+            return;
+        };
         let want = frame_len
             .checked_next_power_of_two()
             .unwrap_or(usize::MAX)
@@ -370,7 +395,7 @@ impl Outgoing {
             return;
         }
         let asked = i32::try_from(want).unwrap_or(i32::MAX);
-        self.pipe_size = match fcntl(&self.writer, FcntlArg::F_SETPIPE_SZ(asked)) {
+        self.pipe_size = match fcntl(pipe, FcntlArg::F_SETPIPE_SZ(asked)) {
             Ok(size) => usize::try_from(size).unwrap_or(want),
             Err(_) => max_pipe_size(),
         };
@@ -419,7 +444,7 @@ fn header(len: usize) -> ([u8; MAX_HEADER], usize) {
 ///
 /// Between two steps is the fault point `pipe.send.partial`: a test kills the sender there
 /// to see what a receiver makes of half a message.
-fn write_parts(writer: &mut PipeWriter, parts: &[&[u8]], total: usize) -> io::Result<()> {
+fn write_parts<W: Write>(writer: &mut W, parts: &[&[u8]], total: usize) -> io::Result<()> {
     // Where the next byte to write is: which part, and how far into it.
     let (mut part, mut offset, mut sent) = (0, 0, 0);
     while sent < total {
@@ -510,7 +535,7 @@ mod tests {
         w.write_all(&h[start..]).expect("write");
         w.write_all(b"abc").expect("write");
         drop(w);
-        let mut incoming = Incoming::new(r);
+        let mut incoming = Incoming::new(Source::Pipe(r));
         assert_eq!(incoming.next_len().expect("header"), 1 << 30);
         let mut buf = Vec::new();
         let err = incoming.read_payload(1 << 30, &mut buf);

@@ -1,6 +1,6 @@
-//! Pipe under faults: a sender killed in the middle of a message, corrupt and hostile frames,
-//! frames of the wrong type, and signals that interrupt a wait. Each test forks, so this is a
-//! `harness = false` program (see `ipc_common::testing`).
+//! Pipe under faults: a sender killed in the middle of a message, corrupt and hostile frames
+//! (on pipes and on sockets), frames of the wrong type, and signals that interrupt a wait.
+//! Each test forks, so this is a `harness = false` program (see `ipc_common::testing`).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ipc_common::{Process, codec, fault};
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::unistd::Pid;
-use pipe::{PipeError, Receiver, Sender, pipe_oneway};
+use pipe::{Address, Family, Listener, PipeError, Receiver, Sender, pipe_oneway};
 
 /// A sender killed after the first step of a large message (the fault point between two
 /// writes): the receiver gets `Truncated`, never part of the message, then `Closed`.
@@ -228,6 +228,63 @@ fn hostile_length_costs_what_arrives() {
     assert_eq!(liar.join().expect("join"), 0);
 }
 
+/// The same on a socket a `Listener` accepted: a peer that announces 900 MiB and sends 1 MiB
+/// costs about what arrived; one that announces 1 TiB to a connection limited to 1 MiB is
+/// refused before anything is read or allocated, and the connection can no longer receive.
+fn hostile_length_on_a_socket_costs_what_arrives() {
+    let listener =
+        Listener::bind(Address::arbitrary(Family::Abstract).expect("address"), None).expect("bind");
+    let address = listener.address().clone();
+    let receiver = Process::start("receiver", || {
+        let mut conn = listener.accept::<Vec<u8>>().expect("accept");
+        let before = vm_peak_kib();
+        let r = conn.recv_bytes(None);
+        let grown_mib = (vm_peak_kib() - before) / 1024;
+        assert!(
+            matches!(r, Err(PipeError::Truncated { expected, got }) if expected == 900 << 20 && got == 1 << 20),
+            "{r:?}"
+        );
+        assert!(grown_mib < 200, "grew by {grown_mib} MiB");
+
+        let mut conn = listener.accept::<Vec<u8>>().expect("accept");
+        conn.set_max_message(1 << 20);
+        let before = vm_peak_kib();
+        let r = conn.recv_bytes(None);
+        assert!(
+            matches!(r, Err(PipeError::TooLarge { len, max }) if len == 1 << 40 && max == 1 << 20),
+            "{r:?}"
+        );
+        assert!(vm_peak_kib() - before < 16 << 10);
+        assert!(matches!(conn.recv_bytes(None), Err(PipeError::Broken)));
+    })
+    .expect("start");
+    let liar = Process::start("liar", move || {
+        let Address::Abstract(name) = &address else {
+            unreachable!()
+        };
+        let connect = || {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).expect("name");
+            std::os::unix::net::UnixStream::connect_addr(&addr).expect("connect")
+        };
+        let mut first = connect();
+        first
+            .write_all(&(900i32 << 20).to_be_bytes())
+            .expect("header");
+        first.write_all(&vec![1u8; 1 << 20]).expect("payload");
+        drop(first);
+        let mut second = connect();
+        second.write_all(&(-1i32).to_be_bytes()).expect("marker");
+        second
+            .write_all(&(1u64 << 40).to_be_bytes())
+            .expect("length");
+        second.write_all(&[1u8; 1000]).expect("payload");
+    })
+    .expect("start");
+    assert_eq!(liar.join().expect("join"), 0);
+    assert_eq!(receiver.join().expect("join"), 0);
+}
+
 extern "C" fn ignore_signal(_: nix::libc::c_int) {}
 
 /// Installs a handler that does nothing for SIGALRM, so that the signal interrupts system
@@ -308,6 +365,10 @@ fn main() {
         (
             "hostile_length_costs_what_arrives",
             hostile_length_costs_what_arrives,
+        ),
+        (
+            "hostile_length_on_a_socket_costs_what_arrives",
+            hostile_length_on_a_socket_costs_what_arrives,
         ),
         (
             "poll_waits_the_whole_timeout_through_signals",

@@ -1,12 +1,15 @@
 //! Pipe: messages both ways across real processes, order, end-of-file, messages of every size,
-//! ends shared by several senders, and a dead peer on `send`. Each test forks, so this is a
-//! `harness = false` program (see `ipc_common::testing`).
+//! ends shared by several senders, and a dead peer on `send`, on pipes and on sockets (a
+//! `Listener`'s connections); a forked child's copy of a listener. Each test forks, so this is
+//! a `harness = false` program (see `ipc_common::testing`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use std::sync::Mutex;
+
 use ipc_common::Process;
-use pipe::{PipeError, pipe, pipe_oneway};
+use pipe::{Address, Client, Family, Listener, PipeError, pipe, pipe_oneway};
 
 fn both_directions_across_processes() {
     let (mut parent, mut child) = pipe::<(u32, String)>().expect("pipe");
@@ -254,6 +257,84 @@ fn send_to_a_killed_peer_is_closed_with_default_sigpipe() {
     send_to_a_killed_peer();
 }
 
+/// A socket peer killed before it reads, at each kind of address, with SIGPIPE's default
+/// action restored (the test before this one restored it): `send` gives `Closed` and this
+/// process lives on. A socket's `writev` would raise SIGPIPE; ours are `sendmsg` with
+/// `MSG_NOSIGNAL`.
+fn send_to_a_killed_socket_peer_with_default_sigpipe() {
+    ipc_common::sigpipe::set_default();
+    for family in [Family::Unix, Family::Abstract, Family::Tcp] {
+        let key = ipc_common::auth::AuthKey::new(b"k".to_vec());
+        let listener = Listener::bind(
+            Address::arbitrary(family).expect("address"),
+            Some(key.clone()),
+        )
+        .expect("bind");
+        let address = listener.address().clone();
+        let peer = Process::start("peer", move || {
+            let _keep =
+                Client::connect_timeout::<String>(address, Some(key), Duration::from_secs(60))
+                    .expect("connect");
+            std::thread::sleep(Duration::from_secs(60));
+        })
+        .expect("start");
+        let mut conn = listener.accept::<String>().expect("accept");
+        peer.kill().expect("kill");
+        assert_eq!(peer.join().expect("join"), -9);
+        // On TCP the first sends may still be taken by this host's kernel, before the
+        // peer's reset comes back: send until refused, for a minute at most.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let refused = loop {
+            match conn.send(&"x".repeat(3 << 20)) {
+                Ok(()) => assert!(Instant::now() < deadline, "{family:?}: sends succeed"),
+                Err(e) => break e,
+            }
+        };
+        assert!(
+            matches!(refused, PipeError::Closed),
+            "{family:?}: {refused:?}"
+        );
+        assert!(matches!(
+            conn.send_bytes(b"raw", 0, None),
+            Err(PipeError::Closed)
+        ));
+        assert!(matches!(conn.recv(), Err(PipeError::Closed)));
+    }
+}
+
+/// A child forked while the parent holds a listener at a path has a copy of it; the child
+/// dropping its copy neither removes the socket file nor stops the parent's listener (as
+/// Python's `Finalize` runs only in the process that made it). The parent's drop removes it.
+fn a_forked_childs_copy_of_a_listener_leaves_the_file() {
+    let listener = Mutex::new(Some(
+        Listener::bind(Address::arbitrary(Family::Unix).expect("address"), None).expect("bind"),
+    ));
+    let Some(Address::Unix(path)) = listener
+        .lock()
+        .expect("lock")
+        .as_ref()
+        .map(|l| l.address().clone())
+    else {
+        panic!("a path");
+    };
+    let child = Process::start("dropper", || {
+        drop(listener.lock().expect("lock").take());
+    })
+    .expect("start");
+    assert_eq!(child.join().expect("join"), 0);
+    assert!(
+        path.exists(),
+        "the child's drop removed the parent's socket file"
+    );
+    let listener = listener.into_inner().expect("lock").expect("ours");
+    let mut client = Client::connect::<u8>(&path, None).expect("connect");
+    let mut server = listener.accept::<u8>().expect("accept");
+    client.send(&1).expect("send");
+    assert_eq!(server.recv().expect("recv"), 1);
+    drop(listener);
+    assert!(!path.exists());
+}
+
 fn send_to_a_killed_peer() {
     let (mut parent, child) = pipe::<String>().expect("pipe");
     let peer = Process::start("peer", move || {
@@ -288,6 +369,14 @@ fn main() {
         (
             "send_to_a_killed_peer_is_closed_with_default_sigpipe",
             send_to_a_killed_peer_is_closed_with_default_sigpipe,
+        ),
+        (
+            "send_to_a_killed_socket_peer_with_default_sigpipe",
+            send_to_a_killed_socket_peer_with_default_sigpipe,
+        ),
+        (
+            "a_forked_childs_copy_of_a_listener_leaves_the_file",
+            a_forked_childs_copy_of_a_listener_leaves_the_file,
         ),
         (
             "both_directions_across_processes",
