@@ -7,15 +7,12 @@
 //!
 //! - [`authkey`] returns it. The first call of the main process makes it: 32 random bytes
 //!   from the operating system.
-//! - A child made by `fork` ([`Process::start`](crate::Process::start)) inherits it, since it
-//!   is ordinary process memory. It is made lazily, so a parent that never used it before
-//!   forking gives each child a key of its own: call [`authkey`] before starting children
-//!   that must share it.
-//! - [`set_authkey`] replaces it (Python's `current_process().authkey = ...`); children forked
-//!   afterwards inherit the new key.
-//! - A child that is *spawned* (a new program, not a copy of this one) inherits no memory: the
-//!   key must be handed to it, as Python hands it over the spawned child's pipe. Nothing of
-//!   this crate spawns children yet.
+//! - Every child inherits it, under every start method: a forked child has it in its copy of
+//!   the parent's memory (the key is made before the first fork, so siblings share it), and a
+//!   spawned or forkserver child is handed it in its start message, as Python hands it over
+//!   the spawned child's pipe.
+//! - [`set_authkey`] replaces it (Python's `current_process().authkey = ...`); children
+//!   started afterwards inherit the new key.
 //!
 //! # The challenge
 //!
