@@ -48,7 +48,7 @@ impl ProcInfo {
         parse_syscall(&fs::read_to_string(format!("/proc/{}/syscall", self.pid)).ok()?)
     }
 
-    /// Whether this process is blocked writing to its stdout (a [`HeldStdout`], say).
+    /// Whether this process is blocked writing to its stdout (a [`HeldStdout`](crate::HeldStdout), say).
     pub fn writing_stdout(&self) -> bool {
         self.syscall()
             .is_some_and(|call| WRITES.contains(&call.number) && call.first == 1)
