@@ -70,7 +70,7 @@ impl Rows {
         let mut tops = vec![0];
         for track in &timeline.tracks {
             let lanes = track.lanes as u32;
-            let height = (2 * pad + lanes * (lane + gap) - gap).max(LABEL_SIZE as u32 + 6);
+            let height = (2 * pad + lanes * (lane + gap) - gap).max(LABEL_SIZE as u32 + 10);
             tops.push(tops.last().copied().unwrap_or(0) + height);
         }
         Rows {

@@ -28,9 +28,12 @@ pub(crate) const SERIES: [RGBColor; 7] = [
     RGBColor(0x00, 0x00, 0x00),
 ];
 
-/// The font at `size` pixels in `color`.
+/// plotters' SVG backend writes a font of size `s` as `font-size="s / 1.24"`.
+const PLOTTERS_SHRINK: f64 = 1.24;
+
+/// The font at `size` pixels (as the SVG will say) in `color`.
 pub(crate) fn font(size: f64, color: RGBColor) -> TextStyle<'static> {
-    (FONT, size).into_font().color(&color)
+    (FONT, size * PLOTTERS_SHRINK).into_font().color(&color)
 }
 
 /// The font at `size` pixels in `color`, the text placed by its point (`h`, `v`).
