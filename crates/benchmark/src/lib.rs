@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use timeline::TimelineError;
 use timeline::chart::{Figure, LineChart};
 
+// The three tasks are shown in the book (book/src/notes/10.1.md) between these anchors.
+// ANCHOR: tasks
 /// CPU密集型任务: `sum(i * i for i in range(n))`.
 ///
 /// Every square is really computed. `black_box` hides each `i` from the optimiser: without
@@ -33,16 +35,6 @@ pub fn cpu_bound_task(n: u64) -> u128 {
         .sum()
 }
 
-/// What note 10.1's tasks take and return: values that travel between processes (encoded,
-/// as Python pickles them) and can be handed to every pool size in turn.
-pub trait Portable: Serialize + DeserializeOwned + Clone {}
-
-impl<T: Serialize + DeserializeOwned + Clone> Portable for T {}
-
-/// The CPU time one CPU-bound task of note 10.1 is given: about what CPython takes to
-/// compute the note's sum once (44 ms, in the README's speed table).
-pub const CPU_TASK_TIME: Duration = Duration::from_millis(50);
-
 /// CPU密集型任务 as note 10.1 runs it: [`cpu_bound_task`]`(n)` computed `repeat` times (at
 /// least once), its value returned.
 ///
@@ -61,6 +53,29 @@ pub fn repeated_cpu_task((n, repeat): (u64, u32)) -> u128 {
     }
     sum
 }
+
+/// I/O密集型任务（模拟）: sleeps `duration` seconds and says so.
+///
+/// ```
+/// assert_eq!(benchmark::io_bound_task(0.0), "休眠了 0.0 秒");
+/// ```
+pub fn io_bound_task(duration: f64) -> String {
+    sleep(Duration::from_secs_f64(duration));
+    // Python's f-string shows a float as `str()` does: `0.1`, `1.0`.
+    format!("休眠了 {} 秒", duration.py_repr())
+}
+
+// ANCHOR_END: tasks
+
+/// What note 10.1's tasks take and return: values that travel between processes (encoded,
+/// as Python pickles them) and can be handed to every pool size in turn.
+pub trait Portable: Serialize + DeserializeOwned + Clone {}
+
+impl<T: Serialize + DeserializeOwned + Clone> Portable for T {}
+
+/// The CPU time one CPU-bound task of note 10.1 is given: about what CPython takes to
+/// compute the note's sum once (44 ms, in the README's speed table).
+pub const CPU_TASK_TIME: Duration = Duration::from_millis(50);
 
 /// How many times [`repeated_cpu_task`] computes the sum of `n` squares so that a task
 /// takes about `cpu` of CPU time, in this build on this machine (at least 1).
@@ -86,17 +101,6 @@ pub fn repeats_for(n: u64, cpu: Duration) -> u32 {
 /// never refuses).
 pub fn thread_cpu_time() -> Duration {
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
-}
-
-/// I/O密集型任务（模拟）: sleeps `duration` seconds and says so.
-///
-/// ```
-/// assert_eq!(benchmark::io_bound_task(0.0), "休眠了 0.0 秒");
-/// ```
-pub fn io_bound_task(duration: f64) -> String {
-    sleep(Duration::from_secs_f64(duration));
-    // Python's f-string shows a float as `str()` does: `0.1`, `1.0`.
-    format!("休眠了 {} 秒", duration.py_repr())
 }
 
 /// Where note 10.1 draws its chart: beside the trace the program records, `run.json` →
