@@ -122,10 +122,13 @@ for entry in "${SECTIONS[@]}"; do
 
     cat >"$dir/run.md" <<EOF
 \`\`\`sh
-cargo run -p $crate -- $note                          # 运行这一节 (run this note)
-cargo run -p $crate -- --start-method spawn $note     # 子进程用 spawn 启动；也可以是 fork（默认）、forkserver
-cargo run -p $crate -- --trace run.json $note         # 同时把各进程做了什么记录下来 (record a trace)
-cargo run -p timeline -- run.json run.svg             # 把记录画成时间线 (draw it)
+# 运行这一节 (run this note)
+cargo run -p $crate -- $note
+# 子进程用 spawn 启动；也可以是 fork（默认）或 forkserver (start children another way)
+cargo run -p $crate -- --start-method spawn $note
+# 同时记录各进程做了什么，再画成时间线 (record a trace, then draw it)
+cargo run -p $crate -- --trace run.json $note
+cargo run -p timeline -- run.json run.svg
 \`\`\`
 EOF
   done

@@ -202,7 +202,12 @@ impl Timeline {
     /// Puts each span on the first lane of its row that is free when it begins, longer spans
     /// first among those that begin together: a process's life takes lane 0 and what it did
     /// during its life goes below, nested spans one lane further down.
+    ///
+    /// A lane counts as free a moment (a 2000th of the trace, under half a pixel) before its
+    /// last span ends: a lock's hold is recorded as beginning microseconds before its wait
+    /// ends, and the two belong on one lane.
     fn assign_lanes(&mut self) {
+        let moment = self.duration / 2000.0;
         self.spans.sort_by(|a, b| {
             (a.track, a.start)
                 .partial_cmp(&(b.track, b.start))
@@ -213,7 +218,7 @@ impl Timeline {
         let mut free_at: Vec<Vec<f64>> = vec![Vec::new(); self.tracks.len()];
         for span in &mut self.spans {
             let lanes = &mut free_at[span.track];
-            let lane = match lanes.iter().position(|&free| free <= span.start) {
+            let lane = match lanes.iter().position(|&free| free <= span.start + moment) {
                 Some(lane) => lane,
                 None => {
                     lanes.push(0.0);
@@ -323,6 +328,25 @@ mod tests {
         assert_eq!(spans, [("wait", 0.0, 2.0), ("hold", 2.0, 5.0)]);
         assert!(t.spans.iter().all(|s| s.ended && s.lane == 0));
         assert_eq!(t.duration, 6.0);
+    }
+
+    #[test]
+    fn a_hold_that_begins_as_its_wait_ends_shares_its_lane() {
+        let events = [
+            event("B", "process", "run", 0.0, 1),
+            event("B", "lock", "wait", 100.0, 1),
+            event("B", "lock", "hold", 200.0, 1),
+            event("E", "lock", "wait", 200.001, 1),
+            event("E", "lock", "hold", 300.0, 1),
+            event("E", "process", "run", 400.0, 1),
+        ];
+        let t = Timeline::new(&events).expect("timeline");
+        let lanes: Vec<(&str, usize)> = t
+            .spans
+            .iter()
+            .map(|s| (s.kind.name.as_str(), s.lane))
+            .collect();
+        assert_eq!(lanes, [("run", 0), ("wait", 1), ("hold", 1)]);
     }
 
     #[test]
