@@ -148,12 +148,20 @@ awk -F'|' -v gen="$gen" '
   function trim(s) { gsub(/^ +| +$/, "", s); return s }
   function num(s) { s = trim(s); sub(/×$/, "", s); return s ~ /^[0-9.]+$/ ? s + 0 : "null" }
   function json(s) { gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); return "\"" s "\"" }
-  /^\|/ && !head { for (i = 2; i < NF; i++) col[trim($i)] = i; head = 1; next }
+  /^\|/ && !head {
+    for (i = 2; i < NF; i++) col[trim($i)] = i
+    head = 1
+    if (!("operation" in col && "unit" in col && "Rust/Python" in col && "Rust/floor" in col)) {
+      print "book: the README'"'"'s speed table has no column operation, unit, Rust/Python or Rust/floor" > "/dev/stderr"
+      bad = 1; exit 1
+    }
+    next
+  }
   /^\|---/ { next }
   /^\|/ {
     name[++n] = json(trim($col["operation"]))
     r = num($col["Rust/Python"]); f = num($col["Rust/floor"])
-    faster[n] = r == "null" ? "null" : (trim($col["unit"]) ~ /\/s$/ ? r : 1 / r)
+    faster[n] = r == "null" || r <= 0 ? "null" : (trim($col["unit"]) ~ /\/s$/ ? r : 1 / r)
     floor[n] = f
   }
   function list(a,   s, i) { for (i = 1; i <= n; i++) s = s (i > 1 ? ", " : "") a[i]; return "[" s "]" }
@@ -165,6 +173,7 @@ awk -F'|' -v gen="$gen" '
       "\"markers\": [{\"at\": 1, \"label\": " json(marker) "}]}}]}"
   }
   END {
+    if (bad) exit 1
     print figure("比 Python 快几倍 times faster than Python", "倍数（对数刻度） times, log scale", list(faster), "一样快 as fast", "true") > (gen "/speed-python.json")
     print figure("是系统调用下限的几倍 Rust / the raw OS floor", "倍数 times the floor", list(floor), "下限 the floor", "false") > (gen "/speed-floor.json")
   }' < <(readme_section "Speed" | awk '/^\|/')
