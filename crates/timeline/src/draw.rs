@@ -119,9 +119,11 @@ fn legend(timeline: &Timeline) -> Vec<(Look, bool)> {
     for span in &timeline.spans {
         kinds.insert((rank(&span.kind), span.kind.clone()), ());
     }
-    for message in &timeline.messages {
+    // Messages and the ticks of their ends share their category's colour and label.
+    let cats = timeline.messages.iter().map(|m| &m.cat);
+    for cat in cats.chain(timeline.instants.iter().map(|i| &i.kind.cat)) {
         let kind = Kind {
-            cat: message.cat.clone(),
+            cat: cat.clone(),
             name: "message".into(),
         };
         kinds.insert((rank(&kind), kind), ());
