@@ -35,8 +35,9 @@ impl Default for Options {
     }
 }
 
-/// The column of row names, in pixels.
-const NAMES: u32 = 150;
+/// The column of row names, in pixels: as wide as the longest name needs, within these.
+const NAMES_MIN: u32 = 120;
+const NAMES_MAX: u32 = 260;
 /// Space right of the plot.
 const RIGHT: u32 = 24;
 /// Space above the rows.
@@ -147,14 +148,25 @@ fn legend(timeline: &Timeline) -> Vec<(Look, bool)> {
     entries
 }
 
-/// Lays the legend's entries out in lines that fit `width`: (x, line) of each.
-fn legend_layout(entries: &[(Look, bool)], width: u32) -> (Vec<(u32, u32)>, u32) {
+/// The width of the column of row names: each name and its pid, right-aligned.
+fn names_width(timeline: &Timeline) -> u32 {
+    let widest = timeline
+        .tracks
+        .iter()
+        .map(|t| text_width(&t.name, LABEL_SIZE) + text_width(&format!(" {}", t.pid), SMALL_SIZE))
+        .fold(0.0, f64::max);
+    (widest as u32 + 24).clamp(NAMES_MIN, NAMES_MAX)
+}
+
+/// Lays the legend's entries out in lines that fit `width`, starting under the plot at
+/// `left`: (x, line) of each.
+fn legend_layout(entries: &[(Look, bool)], left: u32, width: u32) -> (Vec<(u32, u32)>, u32) {
     let mut places = Vec::new();
-    let (mut x, mut line) = (NAMES, 0);
+    let (mut x, mut line) = (left, 0);
     for (look, _) in entries {
         let w = 22 + text_width(&look.label, SMALL_SIZE) as u32 + 18;
-        if x + w > width - RIGHT && x > NAMES {
-            x = NAMES;
+        if x + w > width - RIGHT && x > left {
+            x = left;
             line += 1;
         }
         places.push((x, line));
@@ -168,8 +180,9 @@ fn legend_layout(entries: &[(Look, bool)], width: u32) -> (Vec<(u32, u32)>, u32)
 pub(crate) fn svg(timeline: &Timeline, options: &Options) -> Result<String, TimelineError> {
     let rows = Rows::new(timeline);
     let entries = legend(timeline);
-    let width = options.width.max(NAMES + RIGHT + 200);
-    let (places, lines) = legend_layout(&entries, width);
+    let names = names_width(timeline);
+    let width = options.width.max(names + RIGHT + 200);
+    let (places, lines) = legend_layout(&entries, names, width);
     let title = if options.title.is_some() { TITLE } else { 0 };
     let chart_height = TOP + rows.height() + AXIS;
     let height = title + chart_height + lines * LEGEND_LINE + 8;
@@ -183,7 +196,7 @@ pub(crate) fn svg(timeline: &Timeline, options: &Options) -> Result<String, Time
             None => root.clone(),
         };
         let (chart_area, legend_area) = body.split_vertically(chart_height);
-        draw_chart(&chart_area, timeline, &rows)?;
+        draw_chart(&chart_area, timeline, &rows, names)?;
         draw_legend(&legend_area, &entries, &places)?;
         root.present().draw_err()?;
     }
@@ -195,6 +208,7 @@ fn draw_chart(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     timeline: &Timeline,
     rows: &Rows,
+    names: u32,
 ) -> Result<(), TimelineError> {
     // At least 1 ms of axis, so that an empty trace still has a scale.
     let duration = timeline.duration.max(1.0);
@@ -202,7 +216,7 @@ fn draw_chart(
     let mut chart = ChartBuilder::on(area)
         .margin_top(TOP)
         .margin_right(RIGHT)
-        .y_label_area_size(NAMES)
+        .y_label_area_size(names)
         .x_label_area_size(AXIS)
         .build_cartesian_2d(0.0..duration, 0.0..rows_height)
         .draw_err()?;
@@ -282,7 +296,7 @@ fn draw_chart(
     for (i, track) in timeline.tracks.iter().enumerate() {
         let middle = y(rows.middle(i));
         let pid = format!(" {}", track.pid);
-        let room = f64::from(NAMES) - 12.0 - text_width(&pid, SMALL_SIZE);
+        let room = f64::from(names) - 12.0 - text_width(&pid, SMALL_SIZE);
         let name = fit(&track.name, LABEL_SIZE, room);
         let right_of_name = left - 8 - text_width(&pid, SMALL_SIZE) as i32;
         let name_style = text_style(LABEL_SIZE, INK, HPos::Right, VPos::Center);
