@@ -107,9 +107,12 @@ for entry in "${SECTIONS[@]}"; do
     target/release/timeline "$dir/trace.json" "$dir/timeline.svg"
 
     # The pictures, with links relative to the note's page (book/src/notes/<note>.md): the
-    # timeline, then any chart the program drew beside its trace (trace.<name>.svg).
+    # timeline, the trace it was drawn from, then any chart the program drew beside its
+    # trace (trace.<name>.svg).
     {
-      printf '![%s 一次运行的时间线 (timeline of one run)](../gen/%s/timeline.svg)\n' "$note" "$note"
+      printf '![%s 一次运行的时间线 (timeline of one run)](../gen/%s/timeline.svg)\n\n' "$note" "$note"
+      printf '这张图画自这次运行的记录 [trace.json](../gen/%s/trace.json)（Chrome 的 trace 格式，' "$note"
+      printf '也可以在 Perfetto 里打开 / a Chrome trace, which Perfetto opens too）。\n'
       for chart in "$dir"/trace.*.svg; do
         [[ -e $chart ]] || continue
         printf '\n![%s 程序画的图 (chart drawn by the program)](../gen/%s/%s)\n' "$note" "$note" "${chart##*/}"
