@@ -55,6 +55,18 @@ pub enum Chart {
 }
 
 /// Lines through points: a value (y) against a size (x).
+///
+/// ```
+/// use timeline::chart::{Figure, LineChart};
+///
+/// let speed_up = LineChart::new("加速比", "进程池大小", "倍")
+///     .log2_x()
+///     .series("I/O密集型", vec![(1.0, 1.0), (2.0, 2.0), (4.0, 4.0), (8.0, 7.8)])
+///     .marker(2.0, "CPU核心数 2");
+/// let svg = Figure::new(480, 320).chart(speed_up).svg()?; // or .to_svg(path)
+/// assert!(svg.contains("CPU核心数 2"));
+/// # Ok::<(), timeline::TimelineError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LineChart {
     /// The chart's caption.
@@ -92,6 +104,20 @@ pub struct Marker {
 }
 
 /// Horizontal bars: a row per category, a bar per series in each row.
+///
+/// ```
+/// use timeline::chart::{BarChart, Figure};
+///
+/// let rows = vec!["Queue 1→1".to_string(), "Pipe round trip".to_string()];
+/// let faster = BarChart::new("比 Python 快几倍", "倍数", rows)
+///     .series("Rust", vec![Some(18.8), Some(3.9)])
+///     .log_scale()
+///     .unit("×")
+///     .marker(1.0, "一样快");
+/// let svg = Figure::new(640, 240).chart(faster).svg()?;
+/// assert!(svg.contains("18.8×"));
+/// # Ok::<(), timeline::TimelineError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BarChart {
     /// The chart's caption.
