@@ -10,3 +10,6 @@ cargo test --workspace
 for method in fork spawn forkserver; do
   scripts/check_output.sh --start-method "$method"
 done
+# The book: builds it (installing mdbook if it is missing) and checks every page's program,
+# output and timeline, and every link.
+scripts/book.sh --check

@@ -1,4 +1,4 @@
-//! Queue throughput, measured the way the Python baseline does it (python-reference.md §B, b):
+//! Queue throughput, measured the way the Python baseline does it (as `scripts/bench_python.py` times Python's queue):
 //! P producers put TOTAL/P small messages each and then a `None`, C consumers get until they
 //! see a `None` (one per consumer is put by the parent after the producers finish, since
 //! producers and consumers may differ in number); the time covers starting and joining them.
