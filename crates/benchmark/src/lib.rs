@@ -1,7 +1,6 @@
 //! The tasks of note 10.1, shared by the `benchmark` binary (10.1 and `benchmark ipc`) and
 //! its tests, and 10.1's chart.
 
-use std::ffi::OsString;
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::thread::sleep;
@@ -104,26 +103,10 @@ pub fn thread_cpu_time() -> Duration {
 }
 
 /// Where note 10.1 draws its chart: beside the trace the program records, `run.json` →
-/// `run.pool-size.svg` for `--trace run.json`; `None` when it records none.
-///
-/// The chart is an addition of ours, and a demo run without `--trace` leaves no file behind.
-/// The command line is the one every section shares (`ipc_common::cli`), so the trace's
-/// file is looked up in it here.
+/// `run.pool-size.svg` for `--trace run.json`; `None` when it records none. The chart is an
+/// addition of ours, and a demo run without `--trace` leaves no file behind.
 pub fn chart_path() -> Option<PathBuf> {
-    chart_path_in(std::env::args_os().skip(1))
-}
-
-/// [`chart_path`] for the command-line arguments `args` (the program's name left out).
-fn chart_path_in(mut args: impl Iterator<Item = OsString>) -> Option<PathBuf> {
-    let trace = loop {
-        let arg = args.next()?;
-        if arg == "--trace" {
-            break PathBuf::from(args.next()?);
-        }
-        if let Some(file) = arg.to_str().and_then(|a| a.strip_prefix("--trace=")) {
-            break PathBuf::from(file);
-        }
-    };
+    let trace = ipc_common::trace::file()?;
     let mut name = trace.file_stem()?.to_os_string();
     name.push(".pool-size.svg");
     Some(trace.with_file_name(name))
@@ -183,24 +166,6 @@ pub fn draw_pool_size_chart(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn path(args: &[&str]) -> Option<PathBuf> {
-        chart_path_in(args.iter().map(OsString::from))
-    }
-
-    #[test]
-    fn the_chart_goes_beside_the_trace() {
-        assert_eq!(
-            path(&["--trace", "out/run.json", "10.1"]),
-            Some(PathBuf::from("out/run.pool-size.svg"))
-        );
-        assert_eq!(
-            path(&["10.1", "--trace=run.json"]),
-            Some(PathBuf::from("run.pool-size.svg"))
-        );
-        assert_eq!(path(&["--start-method", "spawn", "10.1"]), None);
-        assert_eq!(path(&["--trace"]), None);
-    }
 
     #[test]
     fn the_chart_shows_times_and_speed_ups() {

@@ -10,9 +10,10 @@
 //! # How processes record
 //!
 //! Each process records into memory of its own and appends its events, one JSON object per
-//! line, to a file of its own (`FILE.parts/<pid>.jsonl`) when its buffer fills and when it
-//! ends; [`finish`], in the program that called [`start`], merges the parts into `FILE` and
-//! removes them. A process killed mid-run loses at most its unwritten events, never the file.
+//! line, to a file of its own (`FILE.parts/<pid>.jsonl`) when its buffer fills, at the first
+//! event 100 ms after its last write, and when it ends; [`finish`], in the program that called
+//! [`start`], merges the parts into `FILE` and removes them. A process killed mid-run loses at
+//! most its unwritten events (those since its last write), never the file.
 //! Children learn that recording is on from their parent: a forked child inherits the setting,
 //! a spawned one is told in its start message.
 //!
@@ -85,7 +86,13 @@ struct Recorder {
     /// The process the buffer belongs to (a forked child starts with a copy of its parent's).
     pid: i32,
     events: Vec<Event>,
+    /// When the events were last written: a process writes at least every [`WRITE_EVERY`]
+    /// µs, so that one killed by a signal loses at most that much of its story.
+    written: f64,
 }
+
+/// How often (µs) a process that records writes its events out, at the latest.
+const WRITE_EVERY: f64 = 100_000.0;
 
 static RECORDER: Mutex<Option<Recorder>> = Mutex::new(None);
 
@@ -127,6 +134,7 @@ pub(crate) fn join(dir: PathBuf) {
         file: None,
         pid: pid(),
         events: Vec::with_capacity(BUFFER),
+        written: now_us(),
     });
     ON.store(true, Relaxed);
 }
@@ -155,6 +163,13 @@ pub(crate) fn became_child(name: &str) {
         }
     }
     metadata_name(name);
+}
+
+/// The trace file this program writes, if it called [`start`] (its children only know where
+/// to put their parts).
+pub fn file() -> Option<PathBuf> {
+    let recorder = RECORDER.lock().unwrap_or_else(|e| e.into_inner());
+    recorder.as_ref().and_then(|r| r.file.clone())
 }
 
 /// Writes this process's unwritten events to its part file (a child calls it as it ends).
@@ -262,9 +277,11 @@ fn record(mut event: Event) {
         return;
     };
     event.pid = r.pid;
+    let ts = event.ts;
     r.events.push(event);
-    if r.events.len() >= BUFFER {
+    if r.events.len() >= BUFFER || ts - r.written > WRITE_EVERY {
         let _ = write_part(r);
+        r.written = ts;
     }
 }
 
