@@ -503,6 +503,16 @@ fn write_parts<W: Write>(writer: &mut W, parts: &[&[u8]], total: usize) -> io::R
     Ok(())
 }
 
+/// Records message number `number` of this end in a recorded trace. A pipe's two ends share
+/// one inode, so the sender's `n`-th message and the receiver's `n`-th are drawn as one
+/// arrow (exact while one process sends on the pipe at a time, as in the notes).
+fn trace_message(fd: BorrowedFd<'_>, end: End, number: u64, bytes: usize) {
+    if ipc_common::trace::enabled() {
+        let channel = nix::sys::stat::fstat(fd).map_or(0, |st| st.st_ino);
+        ipc_common::trace::message("pipe", end, channel, number, bytes);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,15 +575,5 @@ mod tests {
         );
         assert!(buf.capacity() <= 64 << 20, "{}", buf.capacity());
         assert!(matches!(incoming.next_len(), Err(PipeError::Closed)));
-    }
-}
-
-/// Records message number `number` of this end in a recorded trace. A pipe's two ends share
-/// one inode, so the sender's `n`-th message and the receiver's `n`-th are drawn as one
-/// arrow (exact while one process sends on the pipe at a time, as in the notes).
-fn trace_message(fd: BorrowedFd<'_>, end: End, number: u64, bytes: usize) {
-    if ipc_common::trace::enabled() {
-        let channel = nix::sys::stat::fstat(fd).map_or(0, |st| st.st_ino);
-        ipc_common::trace::message("pipe", end, channel, number, bytes);
     }
 }
