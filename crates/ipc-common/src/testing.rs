@@ -5,6 +5,14 @@
 //! therefore written as test targets with `harness = false`, whose `main` calls [`run`]: every
 //! test runs in turn on the main thread.
 //!
+//! Which tests still need it: those that fork on purpose, because fork is what they test (a
+//! child that shares its parent's memory, a closure run by `Process::start`, a fault point
+//! armed in the parent and inherited by the child, the fork start method's speed and
+//! descriptor rules). Tests that start their children with spawn or forkserver are ordinary
+//! `#[test]` functions (each crate's `tests/start_methods.rs`, the manager's and the pipe's
+//! socket tests): the harness's threads are no obstacle to those methods, and running them
+//! there also proves that a threaded program can use them.
+//!
 //! ```no_run
 //! fn adds() {
 //!     assert_eq!(1 + 1, 2);
