@@ -144,7 +144,8 @@ readme_section "Guarantees under faults" >"$gen/faults.md"
 for part in speed faults; do
   [[ -s $gen/$part.md ]] || { echo "book: README.md has no section for $part.md" >&2; exit 1; }
 done
-# Each row of the speed table: name, unit, Rust/Python, Rust/floor (the columns found by
+# Each row of the speed table (the section's first table; the message-size table has its own
+# chart from the benchmark): name, unit, Rust/Python, Rust/floor (the columns found by
 # their headers). How many times faster than Python: Rust/Python for a rate (higher is
 # better), Python/Rust for a time.
 awk -F'|' -v gen="$gen" '
@@ -179,7 +180,7 @@ awk -F'|' -v gen="$gen" '
     if (bad) exit 1
     print figure("比 Python 快几倍 times faster than Python", "倍数（对数刻度） times, log scale", list(faster), "一样快 as fast", "true") > (gen "/speed-python.json")
     print figure("是系统调用下限的几倍 Rust / the raw OS floor", "倍数 times the floor", list(floor), "下限 the floor", "false") > (gen "/speed-floor.json")
-  }' < <(readme_section "Speed" | awk '/^\|/')
+  }' < <(readme_section "Speed" | awk '/^\|/ { t = 1; print; next } t { exit }')
 for chart in speed-python speed-floor; do
   target/release/timeline chart "$gen/$chart.json" "$gen/$chart.svg"
 done
