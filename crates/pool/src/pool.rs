@@ -216,10 +216,66 @@ impl Pool {
         f: fn(T) -> R,
         arg: T,
     ) -> Result<AsyncResult<'_, R>, PoolError> {
-        let job = self.submit(f, vec![arg], 1)?;
+        let job = self.submit(f, vec![arg], 1, None)?;
         Ok(AsyncResult {
             job: JobGuard { pool: self, job },
             value: result::one::<R>,
+        })
+    }
+
+    /// [`apply_async`](Pool::apply_async) with Python's `callback` and `error_callback`:
+    /// `callback(result)` or `error_callback(error)` runs once the task is done, **in the
+    /// parent**, in order of completion among all callbacks, as Python's result-handler
+    /// thread runs them. This pool has no such thread: callbacks run when the parent next
+    /// drives the pool (any `get`, `wait`, `ready`, `map`, iterator step or `join`), with no
+    /// borrow of the pool held, so a callback may use the pool. The handle still gives the
+    /// result too, and dropping it does not stop the callback.
+    ///
+    /// # Errors
+    ///
+    /// As for [`apply_async`](Pool::apply_async).
+    pub fn apply_async_with<T: Value, R: Value + 'static>(
+        &self,
+        f: fn(T) -> R,
+        arg: T,
+        callback: impl FnOnce(R) + 'static,
+        error_callback: impl FnOnce(PoolError) + 'static,
+    ) -> Result<AsyncResult<'_, R>, PoolError> {
+        let call: scheduler::Callback = Box::new(move |done| match result::one::<R>(done) {
+            Ok(value) => callback(value),
+            Err(e) => error_callback(e),
+        });
+        let job = self.submit(f, vec![arg], 1, Some(call))?;
+        Ok(AsyncResult {
+            job: JobGuard { pool: self, job },
+            value: result::one::<R>,
+        })
+    }
+
+    /// [`map_async`](Pool::map_async) with Python's `callback` (given every result, in
+    /// input order) and `error_callback` (given the first failure); they run as for
+    /// [`apply_async_with`](Pool::apply_async_with).
+    ///
+    /// # Errors
+    ///
+    /// As for [`map_async`](Pool::map_async).
+    pub fn map_async_with<T: Value, R: Value + 'static>(
+        &self,
+        f: fn(T) -> R,
+        items: impl IntoIterator<Item = T>,
+        callback: impl FnOnce(Vec<R>) + 'static,
+        error_callback: impl FnOnce(PoolError) + 'static,
+    ) -> Result<AsyncResult<'_, Vec<R>>, PoolError> {
+        let items: Vec<T> = items.into_iter().collect();
+        let chunksize = default_chunksize(items.len(), self.processes());
+        let call: scheduler::Callback = Box::new(move |done| match result::all::<R>(done) {
+            Ok(values) => callback(values),
+            Err(e) => error_callback(e),
+        });
+        let job = self.submit(f, items, chunksize, Some(call))?;
+        Ok(AsyncResult {
+            job: JobGuard { pool: self, job },
+            value: result::all::<R>,
         })
     }
 
@@ -249,7 +305,7 @@ impl Pool {
         items: impl IntoIterator<Item = T>,
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError> {
-        let job = self.submit(f, items.into_iter().collect(), chunksize)?;
+        let job = self.submit(f, items.into_iter().collect(), chunksize, None)?;
         AsyncResult {
             job: JobGuard { pool: self, job },
             value: result::all::<R>,
@@ -270,7 +326,7 @@ impl Pool {
     ) -> Result<AsyncResult<'_, Vec<R>>, PoolError> {
         let items: Vec<T> = items.into_iter().collect();
         let chunksize = default_chunksize(items.len(), self.processes());
-        let job = self.submit(f, items, chunksize)?;
+        let job = self.submit(f, items, chunksize, None)?;
         Ok(AsyncResult {
             job: JobGuard { pool: self, job },
             value: result::all::<R>,
@@ -368,6 +424,8 @@ impl Pool {
         scheduler::pump(&self.shared, &mut st, None, |st| st.unfinished() == 0)?;
         scheduler::stop_workers(&mut st)?;
         st.phase = Phase::Joined;
+        drop(st);
+        self.run_callbacks();
         Ok(())
     }
 
@@ -404,7 +462,7 @@ impl Pool {
     ) -> Result<(JobGuard<'_>, usize), PoolError> {
         let items: Vec<T> = items.into_iter().collect();
         let chunks = items.len().div_ceil(chunksize.max(1));
-        let job = self.submit(f, items, chunksize)?;
+        let job = self.submit(f, items, chunksize, None)?;
         Ok((JobGuard { pool: self, job }, chunks))
     }
 
@@ -414,6 +472,7 @@ impl Pool {
         f: fn(T) -> R,
         items: Vec<T>,
         chunksize: usize,
+        callback: Option<scheduler::Callback>,
     ) -> Result<u64, PoolError> {
         if self.state.borrow().phase != Phase::Running {
             return Err(PoolError::Closed);
@@ -436,22 +495,57 @@ impl Pool {
                 chunks_left: frames.len(),
                 done: VecDeque::new(),
                 abandoned: false,
+                callback,
             },
         );
         for (frame, index, len) in frames {
             st.queue(frame, ChunkRef { job, index, len });
         }
         scheduler::pump(&self.shared, &mut st, Some(Instant::now()), |_| false)?;
+        drop(st);
+        self.run_callbacks();
         Ok(job)
+    }
+
+    /// Runs the callbacks of complete jobs, in order of completion, with the pool not
+    /// borrowed (a callback may call the pool).
+    fn run_callbacks(&self) {
+        loop {
+            let (id, callback, mut done) = {
+                let mut st = self.state.borrow_mut();
+                let Some(id) = st.due.pop_front() else {
+                    return;
+                };
+                let Some(job) = st.jobs.get_mut(&id) else {
+                    continue;
+                };
+                let Some(callback) = job.callback.take() else {
+                    continue;
+                };
+                (id, callback, std::mem::take(&mut job.done))
+            };
+            callback(done.make_contiguous());
+            let mut st = self.state.borrow_mut();
+            match st.jobs.get_mut(&id) {
+                Some(job) if job.abandoned => {
+                    st.jobs.remove(&id);
+                }
+                Some(job) => job.done = done,
+                None => {}
+            }
+        }
     }
 
     /// Drives the pool until job `job` has no chunk left, or `deadline` passes. Returns
     /// whether the job is complete.
     pub(crate) fn wait_job(&self, job: u64, deadline: Option<Instant>) -> Result<bool, PoolError> {
         let mut st = self.state.borrow_mut();
-        scheduler::pump(&self.shared, &mut st, deadline, |st| {
+        let complete = scheduler::pump(&self.shared, &mut st, deadline, |st| {
             st.jobs.get(&job).is_none_or(|j| j.chunks_left == 0)
-        })
+        });
+        drop(st);
+        self.run_callbacks();
+        complete
     }
 
     /// Calls `f` with the finished chunks of job `job`.
@@ -469,13 +563,21 @@ impl Pool {
         scheduler::pump(&self.shared, &mut st, None, |st| {
             st.jobs.get(&job).is_none_or(|j| !j.done.is_empty())
         })?;
-        Ok(st.jobs.get_mut(&job).and_then(|j| j.done.pop_front()))
+        let next = st.jobs.get_mut(&job).and_then(|j| j.done.pop_front());
+        drop(st);
+        self.run_callbacks();
+        Ok(next)
     }
 
     /// The handle of `job` was dropped: forget its results, now and when they come.
     pub(crate) fn forget(&self, job: u64) {
         let mut st = self.state.borrow_mut();
         let finished = match st.jobs.get_mut(&job) {
+            // A callback still to run keeps the job's results until it has run.
+            Some(j) if j.callback.is_some() => {
+                j.abandoned = true;
+                false
+            }
             Some(j) => {
                 j.abandoned = true;
                 j.done.clear();

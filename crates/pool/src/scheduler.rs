@@ -72,12 +72,18 @@ pub(crate) struct Done {
     pub(crate) outcome: Result<Vec<u8>, PoolError>,
 }
 
+/// A job's `callback`/`error_callback` pair, given the job's finished chunks.
+pub(crate) type Callback = Box<dyn FnOnce(&[Done])>;
+
 /// One submission (`apply_async`, `map`, `imap_unordered`, ...).
 pub(crate) struct Job {
     pub(crate) chunks_left: usize,
     pub(crate) done: VecDeque<Done>,
-    /// Its handle was dropped: results are thrown away as they come.
+    /// Its handle was dropped: results are thrown away as they come (once its callback, if
+    /// any, has run).
     pub(crate) abandoned: bool,
+    /// Runs in the parent once the job is complete.
+    pub(crate) callback: Option<Callback>,
 }
 
 /// One worker process, with its own task ring.
@@ -106,6 +112,8 @@ pub(crate) struct State {
     next_seq: u64,
     pub(crate) jobs: HashMap<u64, Job>,
     pub(crate) next_job: u64,
+    /// Complete jobs whose callbacks have not run yet, in order of completion.
+    pub(crate) due: VecDeque<u64>,
     buf: Vec<u8>,
     last_check: Instant,
 }
@@ -122,6 +130,7 @@ impl State {
             next_seq: 0,
             jobs: HashMap::new(),
             next_job: 0,
+            due: VecDeque::new(),
             buf: Vec::new(),
             last_check: Instant::now(),
         }
@@ -146,16 +155,19 @@ impl State {
             return;
         };
         job.chunks_left -= 1;
-        if job.abandoned {
-            if job.chunks_left == 0 {
-                self.jobs.remove(&chunk.job);
-            }
-        } else {
+        if !job.abandoned || job.callback.is_some() {
             job.done.push_back(Done {
                 index: chunk.index,
                 len: chunk.len,
                 outcome,
             });
+        }
+        if job.chunks_left == 0 {
+            if job.callback.is_some() {
+                self.due.push_back(chunk.job);
+            } else if job.abandoned {
+                self.jobs.remove(&chunk.job);
+            }
         }
     }
 
