@@ -57,6 +57,11 @@ pub enum PoolError {
     /// [`terminate`](crate::Pool::terminate).
     #[error("the pool is closed: it takes no new tasks")]
     Closed,
+    /// The task was cancelled before it started
+    /// ([`Future::cancel`](crate::Future::cancel),
+    /// [`Executor::shutdown`](crate::Executor::shutdown) with `cancel_futures`).
+    #[error("the task was cancelled before it started")]
+    Cancelled,
     /// The pool was terminated before the task finished.
     #[error("the pool was terminated before the task finished")]
     Terminated,

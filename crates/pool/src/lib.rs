@@ -23,6 +23,13 @@
 //! | `pool.imap(f, xs, chunksize)` | [`Pool::imap`] → [`Imap`] |
 //! | `pool.imap_unordered(f, xs, chunksize)` | [`Pool::imap_unordered`] → [`ImapUnordered`] |
 //! | `close()`, `join()`, `terminate()` | [`Pool::close`], [`Pool::join`], [`Pool::terminate`] |
+//! | `apply_async(f, args, callback=cb, error_callback=ecb)` | [`Pool::apply_async_with`] (callbacks run in the parent, see there) |
+//! | `map_async(f, xs, callback=cb, error_callback=ecb)` | [`Pool::map_async_with`] |
+//! | `concurrent.futures.ProcessPoolExecutor(n)` | [`Executor::new`], [`Executor::from_pool`] |
+//! | `executor.submit(f, x)` → `future.result(timeout)`, `done()`, `cancel()`, `cancelled()` | [`Executor::submit`] → [`Future::result`], [`Future::done`], [`Future::cancel`], [`Future::cancelled`] |
+//! | `concurrent.futures.as_completed(fs, timeout)` | [`as_completed`] |
+//! | `executor.map(f, xs, chunksize=n)` | [`Executor::map`] |
+//! | `executor.shutdown(wait, cancel_futures)` | [`Executor::shutdown`] |
 //!
 //! Several arguments travel as one tuple: `fn((A, B)) -> R`, as Python's `starmap` unpacks
 //! them.
@@ -94,11 +101,13 @@
 //! ```
 
 mod error;
+mod executor;
 mod pool;
 mod result;
 mod scheduler;
 mod worker;
 
 pub use error::PoolError;
+pub use executor::{AsCompleted, Executor, Future, as_completed};
 pub use pool::{Builder, DEFAULT_RING_BYTES, Pool, Value, default_chunksize};
 pub use result::{AsyncResult, Imap, ImapUnordered};

@@ -548,6 +548,44 @@ impl Pool {
         complete
     }
 
+    /// Drives the pool until one of `jobs` is complete, or `deadline` passes. Returns
+    /// whether one is.
+    pub(crate) fn wait_any(
+        &self,
+        jobs: &[u64],
+        deadline: Option<Instant>,
+    ) -> Result<bool, PoolError> {
+        let mut st = self.state.borrow_mut();
+        let any = scheduler::pump(&self.shared, &mut st, deadline, |st| {
+            jobs.iter()
+                .any(|job| st.jobs.get(job).is_none_or(|j| j.chunks_left == 0))
+        });
+        drop(st);
+        self.run_callbacks();
+        any
+    }
+
+    /// Whether job `job` is complete (without driving the pool).
+    pub(crate) fn job_complete(&self, job: u64) -> bool {
+        let st = self.state.borrow();
+        st.jobs.get(&job).is_none_or(|j| j.chunks_left == 0)
+    }
+
+    /// Cancels job `job` if no worker has it yet (see `State::cancel`).
+    pub(crate) fn cancel(&self, job: u64) -> bool {
+        let cancelled = self.state.borrow_mut().cancel(job);
+        self.run_callbacks();
+        cancelled
+    }
+
+    /// Cancels every job that no worker has started.
+    pub(crate) fn cancel_unstarted(&self) {
+        let jobs = self.state.borrow().unstarted_jobs();
+        for job in jobs {
+            self.cancel(job);
+        }
+    }
+
     /// Calls `f` with the finished chunks of job `job`.
     pub(crate) fn with_done<V>(&self, job: u64, f: impl FnOnce(&[Done]) -> V) -> V {
         let mut st = self.state.borrow_mut();

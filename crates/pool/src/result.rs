@@ -149,7 +149,7 @@ impl<R> AsyncResult<'_, R> {
         )
     }
 
-    fn fetch(&self, deadline: Option<Instant>) -> Result<R, PoolError> {
+    pub(crate) fn fetch(&self, deadline: Option<Instant>) -> Result<R, PoolError> {
         if !self.job.pool.wait_job(self.job.job, deadline)? {
             return Err(PoolError::Timeout(Duration::ZERO));
         }

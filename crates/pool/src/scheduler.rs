@@ -171,6 +171,38 @@ impl State {
         }
     }
 
+    /// Cancels job `job` if none of its chunks has been given to a worker yet: its chunks
+    /// leave the queue and finish with [`PoolError::Cancelled`]. Returns whether it did.
+    pub(crate) fn cancel(&mut self, job: u64) -> bool {
+        let mine: Vec<u64> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.chunk.job == job)
+            .map(|(&seq, _)| seq)
+            .collect();
+        if mine.is_empty() || mine.iter().any(|seq| !self.pending.contains(seq)) {
+            return false;
+        }
+        self.pending.retain(|seq| !mine.contains(seq));
+        for seq in mine {
+            let chunk = self.tasks.remove(&seq).expect("listed above").chunk;
+            self.finish(chunk, Err(PoolError::Cancelled));
+        }
+        true
+    }
+
+    /// Jobs whose chunks are all still waiting in the queue.
+    pub(crate) fn unstarted_jobs(&self) -> Vec<u64> {
+        let mut jobs: Vec<u64> = self
+            .pending
+            .iter()
+            .map(|seq| self.tasks[seq].chunk.job)
+            .collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        jobs
+    }
+
     /// Fails every unanswered chunk (the pool was terminated).
     pub(crate) fn fail_all(&mut self, error: &PoolError) {
         self.pending.clear();
