@@ -216,11 +216,7 @@ impl Pool {
         f: fn(T) -> R,
         arg: T,
     ) -> Result<AsyncResult<'_, R>, PoolError> {
-        let job = self.submit(f, vec![arg], 1, None)?;
-        Ok(AsyncResult {
-            job: JobGuard { pool: self, job },
-            value: result::one::<R>,
-        })
+        self.submit_async(f, vec![arg], 1, result::one::<R>, None)
     }
 
     /// [`apply_async`](Pool::apply_async) with Python's `callback` and `error_callback`:
@@ -241,15 +237,8 @@ impl Pool {
         callback: impl FnOnce(R) + 'static,
         error_callback: impl FnOnce(PoolError) + 'static,
     ) -> Result<AsyncResult<'_, R>, PoolError> {
-        let call: scheduler::Callback = Box::new(move |done| match result::one::<R>(done) {
-            Ok(value) => callback(value),
-            Err(e) => error_callback(e),
-        });
-        let job = self.submit(f, vec![arg], 1, Some(call))?;
-        Ok(AsyncResult {
-            job: JobGuard { pool: self, job },
-            value: result::one::<R>,
-        })
+        let call = callbacks(result::one::<R>, callback, error_callback);
+        self.submit_async(f, vec![arg], 1, result::one::<R>, Some(call))
     }
 
     /// [`map_async`](Pool::map_async) with Python's `callback` (given every result, in
@@ -268,15 +257,8 @@ impl Pool {
     ) -> Result<AsyncResult<'_, Vec<R>>, PoolError> {
         let items: Vec<T> = items.into_iter().collect();
         let chunksize = default_chunksize(items.len(), self.processes());
-        let call: scheduler::Callback = Box::new(move |done| match result::all::<R>(done) {
-            Ok(values) => callback(values),
-            Err(e) => error_callback(e),
-        });
-        let job = self.submit(f, items, chunksize, Some(call))?;
-        Ok(AsyncResult {
-            job: JobGuard { pool: self, job },
-            value: result::all::<R>,
-        })
+        let call = callbacks(result::all::<R>, callback, error_callback);
+        self.submit_async(f, items, chunksize, result::all::<R>, Some(call))
     }
 
     /// Applies `f` to every item and returns the results in input order (Python's
@@ -305,12 +287,9 @@ impl Pool {
         items: impl IntoIterator<Item = T>,
         chunksize: usize,
     ) -> Result<Vec<R>, PoolError> {
-        let job = self.submit(f, items.into_iter().collect(), chunksize, None)?;
-        AsyncResult {
-            job: JobGuard { pool: self, job },
-            value: result::all::<R>,
-        }
-        .get()
+        let items = items.into_iter().collect();
+        self.submit_async(f, items, chunksize, result::all::<R>, None)?
+            .get()
     }
 
     /// Submits a [`map`](Pool::map) and returns at once (Python's `map_async(f, items)`):
@@ -326,11 +305,7 @@ impl Pool {
     ) -> Result<AsyncResult<'_, Vec<R>>, PoolError> {
         let items: Vec<T> = items.into_iter().collect();
         let chunksize = default_chunksize(items.len(), self.processes());
-        let job = self.submit(f, items, chunksize, None)?;
-        Ok(AsyncResult {
-            job: JobGuard { pool: self, job },
-            value: result::all::<R>,
-        })
+        self.submit_async(f, items, chunksize, result::all::<R>, None)
     }
 
     /// Python's `starmap(f, [(a, b), ...])`: in Rust a function of several arguments takes
@@ -451,6 +426,22 @@ impl Pool {
             }
         }
         st.fail_all(&PoolError::Terminated);
+    }
+
+    /// Submits a job whose handle gives `value` of its finished chunks.
+    fn submit_async<T: Value, R: Value, V>(
+        &self,
+        f: fn(T) -> R,
+        items: Vec<T>,
+        chunksize: usize,
+        value: fn(&[Done]) -> Result<V, PoolError>,
+        callback: Option<scheduler::Callback>,
+    ) -> Result<AsyncResult<'_, V>, PoolError> {
+        let job = self.submit(f, items, chunksize, callback)?;
+        Ok(AsyncResult {
+            job: JobGuard { pool: self, job },
+            value,
+        })
     }
 
     /// Registers `f`, submits `items` in chunks of `chunksize`; the job and its chunk count.
@@ -627,6 +618,18 @@ impl Pool {
             st.jobs.remove(&job);
         }
     }
+}
+
+/// A job's callback: `callback(value)` or `error_callback(error)`.
+fn callbacks<V: 'static>(
+    value: fn(&[Done]) -> Result<V, PoolError>,
+    callback: impl FnOnce(V) + 'static,
+    error_callback: impl FnOnce(PoolError) + 'static,
+) -> scheduler::Callback {
+    Box::new(move |done| match value(done) {
+        Ok(v) => callback(v),
+        Err(e) => error_callback(e),
+    })
 }
 
 impl Drop for Pool {

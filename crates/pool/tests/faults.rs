@@ -15,6 +15,14 @@ use pool::{Pool, PoolError};
 const MIB: usize = 1 << 20;
 const LONG: Duration = Duration::from_secs(30);
 
+fn started(n: usize, method: StartMethod) -> Pool {
+    Pool::builder()
+        .processes(n)
+        .start_method(method)
+        .build()
+        .expect("pool")
+}
+
 fn square(x: u64) -> u64 {
     x * x
 }
@@ -73,11 +81,7 @@ fn assert_died(err: PoolError, pid: i32) {
 #[test]
 fn a_worker_killed_mid_result_loses_only_that_result() {
     for method in [StartMethod::Spawn, StartMethod::Forkserver] {
-        let pool = Pool::builder()
-            .processes(2)
-            .start_method(method)
-            .build()
-            .expect("pool");
+        let pool = started(2, method);
         let path = scratch("mid-result");
         let doomed = pool
             .apply_async(die_mid_result, path.to_string_lossy().into_owned())
@@ -150,11 +154,7 @@ fn nap(ms: u64) -> u64 {
 
 #[test]
 fn timeouts_hold_while_a_worker_is_stopped_holding_the_ring() {
-    let pool = Pool::builder()
-        .processes(2)
-        .start_method(StartMethod::Forkserver)
-        .build()
-        .expect("pool");
+    let pool = started(2, StartMethod::Forkserver);
     let path = scratch("stopped");
     let stuck = pool
         .apply_async(stop_mid_result, path.to_string_lossy().into_owned())
@@ -186,11 +186,7 @@ fn hang(path: String) -> u64 {
 
 #[test]
 fn a_waiter_notices_a_death_and_the_pool_leaves_nothing_behind() {
-    let pool = Pool::builder()
-        .processes(2)
-        .start_method(StartMethod::Spawn)
-        .build()
-        .expect("pool");
+    let pool = started(2, StartMethod::Spawn);
     let path = scratch("hang");
     let hung = pool
         .apply_async(hang, path.to_string_lossy().into_owned())
