@@ -230,3 +230,23 @@ fn maxtasksperchild_one_replaces_every_worker_and_loses_nothing() {
     pool.close();
     pool.join().expect("join");
 }
+
+#[test]
+fn a_panic_in_the_parent_leaves_no_worker() {
+    let pids = std::sync::Mutex::new(Vec::new());
+    let outcome = std::panic::catch_unwind(|| {
+        let pool = started(2, StartMethod::Spawn);
+        pids.lock().expect("pids").extend(pool.pids());
+        let _busy = pool.apply_async(nap, 10_000).expect("submit");
+        panic!("the parent fails while its pool works");
+    });
+    assert!(outcome.is_err());
+    let pids = pids.into_inner().expect("pids");
+    assert_eq!(pids.len(), 2);
+    for pid in pids {
+        assert!(
+            kill(Pid::from_raw(pid), None::<Signal>).is_err(),
+            "worker {pid} is left"
+        );
+    }
+}

@@ -34,5 +34,8 @@ fn every_task_is_a_span_in_its_worker() {
     let (begins, ends) = (tasks("B"), tasks("E"));
     assert_eq!(begins.len(), 10, "one span per task");
     assert_eq!(ends.len(), 10);
-    assert!(begins.iter().all(|e| workers.contains(&e.pid)), "in the workers");
+    assert!(
+        begins.iter().all(|e| workers.contains(&e.pid)),
+        "in the workers"
+    );
 }
