@@ -1,5 +1,5 @@
 //! Calling a function in another process by number: how a pool sends "run `f` on these
-//! arguments" to workers that were forked before `f` was chosen.
+//! arguments" to workers that were started (by fork, spawn or forkserver) before `f` was chosen.
 //!
 //! Python pickles a function by its name, and the worker looks the name up. A worker runs the
 //! same program as its parent (a fork of it, or a fresh run of the same executable under
