@@ -273,3 +273,23 @@ impl fmt::Debug for FnTable {
         f.debug_struct("FnTable").field("len", &self.len()).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip_and_reject_garbage() {
+        let mut chunk = Vec::new();
+        push_item(&vec![1u8, 2, 3], &mut chunk).expect("encode");
+        push_item(&Vec::<u8>::new(), &mut chunk).expect("encode");
+        assert_eq!(items::<Vec<u8>>(&chunk).expect("decode"), [vec![1, 2, 3], vec![]]);
+        // Cut short, a length past the end, or another type: an error, never a panic.
+        assert!(items::<Vec<u8>>(&chunk[..chunk.len() - 1]).is_err());
+        assert!(items::<u64>(&[255; 8]).is_err());
+        assert!(items::<u64>(&[1, 2, 3]).is_err());
+        let mut text = Vec::new();
+        push_item(&"not a number".to_string(), &mut text).expect("encode");
+        assert!(items::<(u64, u64)>(&text).is_err());
+    }
+}
