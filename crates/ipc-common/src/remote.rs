@@ -283,7 +283,10 @@ mod tests {
         let mut chunk = Vec::new();
         push_item(&vec![1u8, 2, 3], &mut chunk).expect("encode");
         push_item(&Vec::<u8>::new(), &mut chunk).expect("encode");
-        assert_eq!(items::<Vec<u8>>(&chunk).expect("decode"), [vec![1, 2, 3], vec![]]);
+        assert_eq!(
+            items::<Vec<u8>>(&chunk).expect("decode"),
+            [vec![1, 2, 3], vec![]]
+        );
         // Cut short, a length past the end, or another type: an error, never a panic.
         assert!(items::<Vec<u8>>(&chunk[..chunk.len() - 1]).is_err());
         assert!(items::<u64>(&[255; 8]).is_err());

@@ -320,3 +320,25 @@ impl<R> fmt::Debug for Imap<'_, R> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_undecodable_result_is_a_typed_error() {
+        let garbage = [Done {
+            index: 0,
+            len: 1,
+            outcome: Ok(vec![3, 0, 0]),
+        }];
+        assert!(matches!(one::<u64>(&garbage), Err(PoolError::Decode(_))));
+        assert!(matches!(all::<String>(&garbage), Err(PoolError::Decode(_))));
+        let cut = [Done {
+            index: 0,
+            len: 1,
+            outcome: Ok(vec![9, 0, 0, 0, 0, 0, 0, 0, 1]),
+        }];
+        assert!(matches!(one::<u8>(&cut), Err(PoolError::Decode(_))));
+    }
+}
