@@ -1,5 +1,5 @@
 //! Calling a function in another process by number: how a pool sends "run `f` on these
-//! arguments" to workers that were forked before `f` was chosen.
+//! arguments" to workers that were started (by fork, spawn or forkserver) before `f` was chosen.
 //!
 //! Python pickles a function by its name, and the worker looks the name up. A worker runs the
 //! same program as its parent (a fork of it, or a fresh run of the same executable under
@@ -12,8 +12,12 @@
 //! at worst name the wrong registered function (its arguments then fail to decode); it can
 //! never make the worker jump to an address that is not a registered function.
 //!
-//! Arguments and results travel in chunks: a call decodes a JSON array of arguments, applies
-//! the function to each, and encodes the JSON array of results (Python's `map` chunks).
+//! Arguments and results travel in chunks (Python's `map` chunks): a chunk is a sequence of
+//! items, each a `u64` little-endian length and then the value's postcard encoding (the
+//! binary form of [`codec`](crate::codec)'s general path; the function's types need not be
+//! `'static`, so the codec's raw fast paths, which need `Any`, are not used). [`push_item`]
+//! and [`items`] write and read that layout. A call decodes the arguments, applies the function to
+//! each, and encodes the results the same way.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
@@ -21,6 +25,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering::SeqCst};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::codec::CodecError;
 use crate::image::{address, offset};
 use crate::shm::{ShmBox, ShmSafe};
 use crate::sync::{RawLock, SyncError};
@@ -43,8 +48,8 @@ pub enum RemoteError {
     Unknown(FnId),
     /// The arguments did not decode as the function's argument type, or the results did not
     /// encode.
-    #[error("arguments or results of {0:?} are not valid JSON for its types: {1}")]
-    Json(FnId, #[source] serde_json::Error),
+    #[error("arguments or results of {0:?} do not fit its types: {1}")]
+    Codec(FnId, #[source] CodecError),
     /// The table's memory or lock failed.
     #[error(transparent)]
     Sync(#[from] SyncError),
@@ -52,22 +57,69 @@ pub enum RemoteError {
 
 /// Decodes a chunk of arguments, calls the function stored at `func` on each, encodes the
 /// results. One instance exists per argument and result type.
-type Trampoline = fn(usize, &[u8], &mut Vec<u8>) -> Result<(), serde_json::Error>;
+type Trampoline = fn(usize, &[u8], &mut Vec<u8>) -> Result<(), CodecError>;
+
+/// Appends one item of a chunk to `out`: its length (`u64`, little-endian), then its
+/// postcard encoding.
+///
+/// # Errors
+///
+/// [`CodecError::Encode`] if the value's `Serialize` fails.
+pub fn push_item<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let at = out.len();
+    out.extend_from_slice(&0u64.to_le_bytes());
+    let taken = std::mem::take(out);
+    *out = postcard::to_extend(value, taken).map_err(CodecError::Encode)?;
+    let len = (out.len() - at - 8) as u64;
+    out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
+/// The items of a chunk written by [`push_item`], decoded as `T`s.
+///
+/// # Errors
+///
+/// [`CodecError::Mismatch`] for a length that runs past the end; the items' decoding errors.
+pub fn items<T: DeserializeOwned>(mut chunk: &[u8]) -> Result<Vec<T>, CodecError> {
+    let ty = std::any::type_name::<T>();
+    let mut values = Vec::new();
+    while !chunk.is_empty() {
+        let short = || CodecError::Mismatch {
+            ty,
+            why: "a chunk item runs past the end of the chunk".to_string(),
+        };
+        let (len, rest) = chunk.split_first_chunk::<8>().ok_or_else(short)?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| short())?;
+        let item = rest.get(..len).ok_or_else(short)?;
+        let (value, left) = postcard::take_from_bytes::<T>(item)
+            .map_err(|source| CodecError::Decode { ty, source })?;
+        if !left.is_empty() {
+            return Err(CodecError::Mismatch {
+                ty,
+                why: format!("{} bytes of an item are left over", left.len()),
+            });
+        }
+        values.push(value);
+        chunk = &rest[len..];
+    }
+    Ok(values)
+}
 
 fn trampoline<T: DeserializeOwned, R: Serialize>(
     func: usize,
     args: &[u8],
     out: &mut Vec<u8>,
-) -> Result<(), serde_json::Error> {
+) -> Result<(), CodecError> {
     // SAFETY: `func` was stored by `FnTable::register::<T, R>` as the offset of a `fn(T) -> R`
     // of this program image (the table is written nowhere else), together with this very
     // instantiation of `trampoline::<T, R>`; every worker runs the same executable, where the
     // offset names the same function (crate::image). So `func` is a valid `fn(T) -> R`.
     let f: fn(T) -> R = unsafe { std::mem::transmute::<usize, fn(T) -> R>(func) };
-    let args: Vec<T> = serde_json::from_slice(args)?;
-    let results: Vec<R> = args.into_iter().map(f).collect();
-    out.clear();
-    serde_json::to_writer(out, &results)
+    let args: Vec<T> = items(args)?;
+    for arg in args {
+        push_item(&f(arg), out)?;
+    }
+    Ok(())
 }
 
 struct Table {
@@ -87,7 +139,7 @@ unsafe impl ShmSafe for Table {}
 ///
 /// ```
 /// use ipc_common::Process;
-/// use ipc_common::remote::FnTable;
+/// use ipc_common::remote::{self, FnTable};
 ///
 /// fn square(x: u64) -> u64 {
 ///     x * x
@@ -100,15 +152,23 @@ unsafe impl ShmSafe for Table {}
 ///     while table.len() == 0 {
 ///         std::thread::yield_now();
 ///     }
+///     let mut args = Vec::new();
+///     for x in [1u64, 2, 3] {
+///         remote::push_item(&x, &mut args).unwrap();
+///     }
 ///     let mut out = Vec::new();
-///     table.call(ipc_common::remote::FnId(0), b"[1,2,3]", &mut out).unwrap();
-///     assert_eq!(out, b"[1,4,9]");
+///     table.call(remote::FnId(0), &args, &mut out).unwrap();
+///     assert_eq!(remote::items::<u64>(&out).unwrap(), [1, 4, 9]);
 /// })?;
 /// let id = table.register(square)?;
 /// assert_eq!(id.0, 0);
 /// assert_eq!(worker.join()?, 0);
 /// # Ok(()) }
 /// ```
+///
+/// A table travels to a child started by spawn or forkserver as an argument (its memory's
+/// descriptor goes with it, see [`crate::share`]).
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct FnTable {
     table: ShmBox<Table>,
 }
@@ -160,13 +220,13 @@ impl FnTable {
         id
     }
 
-    /// Calls function `id` on each argument of the JSON array `args`, writing the JSON
-    /// array of results into `out`. A panic of the function unwinds out of this call.
+    /// Calls function `id` on each item of the chunk `args` (see [`push_item`]), appending
+    /// the chunk of results to `out`. A panic of the function unwinds out of this call.
     ///
     /// # Errors
     ///
-    /// [`RemoteError::Unknown`] for an id never registered, [`RemoteError::Json`] when `args`
-    /// is not an array of the function's argument type.
+    /// [`RemoteError::Unknown`] for an id never registered, [`RemoteError::Codec`] when `args`
+    /// are not items of the function's argument type.
     pub fn call(&self, id: FnId, args: &[u8], out: &mut Vec<u8>) -> Result<(), RemoteError> {
         let t = &*self.table;
         let index = id.0 as usize;
@@ -180,7 +240,21 @@ impl FnTable {
         // `trampoline::<T, R>` instantiation of this program image, which every worker runs
         // (crate::image); `address` turned it into this run's address.
         let call: Trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(call) };
-        call(func, args, out).map_err(|e| RemoteError::Json(id, e))
+        call(func, args, out).map_err(|e| RemoteError::Codec(id, e))
+    }
+
+    /// Another handle to the same table (a second mapping of its memory), to give to a child
+    /// as an argument while keeping this one.
+    ///
+    /// # Errors
+    ///
+    /// Fails when the process is out of descriptors or address space.
+    pub fn try_clone(&self) -> Result<Self, SyncError> {
+        let table = self.table.try_clone().map_err(|source| SyncError::Os {
+            call: "mmap",
+            source,
+        })?;
+        Ok(Self { table })
     }
 
     /// The number of registered functions.
@@ -197,5 +271,28 @@ impl FnTable {
 impl fmt::Debug for FnTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FnTable").field("len", &self.len()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip_and_reject_garbage() {
+        let mut chunk = Vec::new();
+        push_item(&vec![1u8, 2, 3], &mut chunk).expect("encode");
+        push_item(&Vec::<u8>::new(), &mut chunk).expect("encode");
+        assert_eq!(
+            items::<Vec<u8>>(&chunk).expect("decode"),
+            [vec![1, 2, 3], vec![]]
+        );
+        // Cut short, a length past the end, or another type: an error, never a panic.
+        assert!(items::<Vec<u8>>(&chunk[..chunk.len() - 1]).is_err());
+        assert!(items::<u64>(&[255; 8]).is_err());
+        assert!(items::<u64>(&[1, 2, 3]).is_err());
+        let mut text = Vec::new();
+        push_item(&"not a number".to_string(), &mut text).expect("encode");
+        assert!(items::<(u64, u64)>(&text).is_err());
     }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipc_common::ProcessError;
+use ipc_common::codec::CodecError;
 use ipc_common::remote::RemoteError;
 use ipc_common::ring::RingError;
 use ipc_common::sync::SyncError;
@@ -48,16 +49,6 @@ pub enum PoolError {
     /// The worker could not call the function (its arguments did not decode, say).
     #[error("the worker could not run the task: {0}")]
     Remote(String),
-    /// A chunk of arguments or of results is larger than the pool's ring.
-    #[error("a task's {what} take {len} bytes, more than the pool's ring of {capacity} bytes")]
-    TooLarge {
-        /// `"arguments"` or `"results"`.
-        what: &'static str,
-        /// The size of the encoded chunk.
-        len: usize,
-        /// The ring's capacity.
-        capacity: usize,
-    },
     /// [`AsyncResult::get_timeout`](crate::AsyncResult::get_timeout) ran out of time; the
     /// task goes on, and its result can still be asked for.
     #[error("no result within {0:?}")]
@@ -66,18 +57,24 @@ pub enum PoolError {
     /// [`terminate`](crate::Pool::terminate).
     #[error("the pool is closed: it takes no new tasks")]
     Closed,
+    /// The task was cancelled before it started
+    /// ([`Future::cancel`](crate::Future::cancel),
+    /// [`Executor::shutdown`](crate::Executor::shutdown) with `cancel_futures`).
+    #[error("the task was cancelled before it started")]
+    Cancelled,
     /// The pool was terminated before the task finished.
     #[error("the pool was terminated before the task finished")]
     Terminated,
     /// [`join`](crate::Pool::join) was called on a pool still taking tasks.
     #[error("join() needs close() or terminate() first")]
     NotClosed,
-    /// The arguments could not be encoded as JSON.
-    #[error("cannot encode the task's arguments as JSON: {0}")]
-    Encode(#[source] Arc<serde_json::Error>),
-    /// The results could not be decoded as the function's result type.
+    /// The arguments could not be encoded.
+    #[error("cannot encode the task's arguments: {0}")]
+    Encode(#[source] Arc<CodecError>),
+    /// The results could not be decoded as the function's result type (a corrupt or
+    /// mismatched result): the task's error, never a hang.
     #[error("cannot decode the task's results: {0}")]
-    Decode(#[source] Arc<serde_json::Error>),
+    Decode(#[source] Arc<CodecError>),
     /// Starting, signalling or reaping a worker failed.
     #[error(transparent)]
     Process(Arc<ProcessError>),
@@ -90,6 +87,12 @@ pub enum PoolError {
     /// Shared memory or a lock could not be made.
     #[error(transparent)]
     Sync(Arc<SyncError>),
+}
+
+impl PoolError {
+    pub(crate) fn encode(e: CodecError) -> PoolError {
+        PoolError::Encode(Arc::new(e))
+    }
 }
 
 /// How a worker ended, for [`PoolError::WorkerDied`]'s message.

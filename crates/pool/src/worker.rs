@@ -1,20 +1,24 @@
-//! The worker's side: take a task frame, call the function, send the result frame back.
+//! The worker's side: take a task frame from its own ring, call the function, send the
+//! result frame back on the pool's shared result ring.
 //!
 //! Frames (all integers little-endian):
 //!
-//! - task: `seq: u64`, `kind: u8` (task or stop), `function: u32`, then the JSON array of
-//!   arguments;
-//! - result: the JSON array of results (or a UTF-8 message), then `status: u8` and `seq: u64`
-//!   at the *end*, so that the worker can append them to the function's output without a copy.
+//! - task: `seq: u64`, `kind: u8` (task or stop), `function: u32`, then the chunk of
+//!   arguments ([`ipc_common::remote::push_item`]'s layout: binary, any size);
+//! - result: the chunk of results (or a UTF-8 message), then `status: u8` and `seq: u64` at
+//!   the *end*, so that the worker can append them to the function's output without a copy.
+//!
+//! A frame of any size travels: the rings stream a message larger than themselves in pieces.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-use ipc_common::ShmSlice;
+use ipc_common::ShmBox;
 use ipc_common::remote::{FnId, FnTable};
 use ipc_common::ring::{Ring, RingError};
+use serde::{Deserialize, Serialize};
 
 /// Bytes before the arguments of a task frame.
 pub(crate) const TASK_HEADER: usize = 13;
@@ -29,19 +33,24 @@ pub(crate) const KIND_STOP: u8 = 1;
 pub(crate) const STATUS_OK: u8 = 0;
 pub(crate) const STATUS_PANICKED: u8 = 1;
 pub(crate) const STATUS_REMOTE: u8 = 2;
-pub(crate) const STATUS_TOO_LARGE: u8 = 3;
 
-/// What the parent and every worker share: made before the first fork.
-pub(crate) struct Shared {
-    /// Task frames, pushed only by the parent.
+/// What a worker is started with: under spawn and forkserver these travel to the new
+/// program as arguments (the rings' and tables' memory as descriptors).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct WorkerArgs {
+    /// This worker's own task ring: only the parent pushes, only this worker pops.
     pub(crate) tasks: Ring,
-    /// Result frames, pushed by the workers.
+    /// The pool's result ring, shared by every worker.
     pub(crate) results: Ring,
     /// The functions tasks name.
     pub(crate) table: FnTable,
-    /// One slot per worker: `seq + 1` of the task frame it holds, 0 when idle. Written in the
-    /// ring's `on_take` hook, under the ring's lock, before the frame is taken out.
-    pub(crate) slots: ShmSlice<AtomicU64>,
+    /// `seq + 1` of the task this worker holds, 0 when it holds none; set in the ring's
+    /// `on_take` hook, before the pop commits.
+    pub(crate) slot: ShmBox<AtomicU64>,
+    /// Python's `initializer(*initargs)`: a function and its encoded argument chunk.
+    pub(crate) initializer: Option<(FnId, Vec<u8>)>,
+    /// Python's `maxtasksperchild`: the worker exits after this many tasks.
+    pub(crate) maxtasks: Option<usize>,
 }
 
 /// A task frame without its sequence number (written when it is pushed).
@@ -51,6 +60,11 @@ pub(crate) fn task_frame(kind: u8, function: FnId) -> Vec<u8> {
     frame.push(kind);
     frame.extend_from_slice(&function.0.to_le_bytes());
     frame
+}
+
+/// Writes the sequence number at the start of a task frame.
+pub(crate) fn set_seq(frame: &mut [u8], seq: u64) {
+    frame[..8].copy_from_slice(&seq.to_le_bytes());
 }
 
 /// The sequence number at the start of a task frame.
@@ -71,17 +85,25 @@ thread_local! {
     static PANIC_AT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// The worker's loop, run in worker number `slot` until it takes a stop frame.
-pub(crate) fn run(shared: &Shared, slot: usize) -> Result<(), RingError> {
+/// The worker process: runs the initializer, then tasks until a stop frame (or
+/// `maxtasks` tasks).
+pub(crate) fn main(w: WorkerArgs) -> Result<(), RingError> {
+    if let Some((f, args)) = &w.initializer {
+        let mut out = Vec::new();
+        if let Err(e) = w.table.call(*f, args, &mut out) {
+            panic!("the pool's initializer could not run: {e}");
+        }
+    }
     // A task's panic is reported to the parent, not printed here (as Python's pool does).
     panic::set_hook(Box::new(|info| {
         let at = info.location().map(|l| l.to_string());
         PANIC_AT.with(|p| *p.borrow_mut() = at);
     }));
-    let mine = &shared.slots[slot];
+    let mine = &*w.slot;
     let (mut task, mut out) = (Vec::new(), Vec::new());
-    loop {
-        shared.tasks.pop(&mut task, None, |frame| {
+    let mut done = 0;
+    while w.maxtasks.is_none_or(|n| done < n) {
+        w.tasks.pop(&mut task, None, |frame| {
             if let Some(seq) = task_seq(frame) {
                 mine.store(seq + 1, SeqCst);
             }
@@ -98,48 +120,42 @@ pub(crate) fn run(shared: &Shared, slot: usize) -> Result<(), RingError> {
             mine.store(0, SeqCst);
             return Ok(());
         }
-        let function = FnId(u32::from_le_bytes(function));
-        let args = &task[TASK_HEADER..];
-        let call = panic::catch_unwind(AssertUnwindSafe(|| {
-            shared.table.call(function, args, &mut out)
-        }));
-        let status = match call {
-            Ok(Ok(())) => STATUS_OK,
-            Ok(Err(e)) => {
-                out.clear();
-                out.extend_from_slice(e.to_string().as_bytes());
-                STATUS_REMOTE
-            }
-            Err(payload) => {
-                out.clear();
-                let at = PANIC_AT.with(|p| p.borrow_mut().take()).unwrap_or_default();
-                out.extend_from_slice(format!("{}\n{at}", panic_message(&*payload)).as_bytes());
-                STATUS_PANICKED
-            }
-        };
-        send(&shared.results, &mut out, status, seq)?;
+        let status = run_task(
+            &w.table,
+            FnId(u32::from_le_bytes(function)),
+            &task,
+            &mut out,
+        );
+        out.push(status);
+        out.extend_from_slice(&seq.to_le_bytes());
+        w.results.push(&out, None)?;
         // Cleared only once the result is in: a worker that dies before this line has either
         // sent its result (the parent finds it) or not (the parent blames its death).
         mine.store(0, SeqCst);
+        done += 1;
     }
+    Ok(())
 }
 
-/// Appends the trailer to `out` and pushes it; a result too large for the ring becomes a
-/// `STATUS_TOO_LARGE` frame carrying the size.
-fn send(results: &Ring, out: &mut Vec<u8>, status: u8, seq: u64) -> Result<(), RingError> {
-    let len = out.len();
-    out.push(status);
-    out.extend_from_slice(&seq.to_le_bytes());
-    match results.push(out, None) {
-        Err(RingError::TooLarge { .. }) => {
-            out.clear();
-            out.extend_from_slice(len.to_string().as_bytes());
-            out.push(STATUS_TOO_LARGE);
-            out.extend_from_slice(&seq.to_le_bytes());
-            results.push(out, None)
+/// Runs one task frame, leaving its results (or its failure's message) in `out`; returns the
+/// status. The task is a span "pool"/"task" of this worker in the trace, if one is recorded.
+fn run_task(table: &FnTable, function: FnId, task: &[u8], out: &mut Vec<u8>) -> u8 {
+    let _span = ipc_common::trace::span("pool", "task");
+    out.clear();
+    let args = &task[TASK_HEADER..];
+    let call = panic::catch_unwind(AssertUnwindSafe(|| table.call(function, args, out)));
+    let message = match call {
+        Ok(Ok(())) => return STATUS_OK,
+        Ok(Err(e)) => (STATUS_REMOTE, e.to_string()),
+        Err(payload) => {
+            let at = PANIC_AT.with(|p| p.borrow_mut().take()).unwrap_or_default();
+            let text = format!("{}\n{at}", panic_message(&*payload));
+            (STATUS_PANICKED, text)
         }
-        other => other,
-    }
+    };
+    out.clear();
+    out.extend_from_slice(message.1.as_bytes());
+    message.0
 }
 
 /// The message of a panic payload (`panic!` gives a `&str` or a `String`).
