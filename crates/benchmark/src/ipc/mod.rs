@@ -8,21 +8,63 @@
 //! measured in alternating repetitions, and the latency rows once more with every process
 //! pinned to one CPU, where the numbers are stable.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
+use ipc_common::StartMethod;
+
+mod charts;
 mod floor;
 mod measure;
 mod ours;
 mod python;
+mod sizes;
 mod table;
+mod tracing;
 mod wake;
 
-use measure::{PinnedToOneCpu, REPS, fastest, interleaved, paired, repeated};
+pub use floor::EXIT_AT_ONCE;
+use measure::{PinnedToOneCpu, fastest, interleaved, paired, quick, repeated, reps, scaled};
 use table::{Against, Better, Goal, Pinned, Row};
+
+/// The options of `benchmark ipc`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Options {
+    /// `--quick`: a smoke run (fewer repetitions, a tenth of the counts).
+    pub quick: bool,
+    /// `--charts DIR`: where to write `ipc-throughput.svg`.
+    pub charts: Option<PathBuf>,
+}
+
+impl Options {
+    /// The options after `ipc`; `None` (after saying why on stderr) for anything else.
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Option<Options> {
+        let mut options = Options::default();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--charts" => match args.next() {
+                    Some(dir) => options.charts = Some(dir.into()),
+                    None => {
+                        eprintln!("error: --charts needs a directory");
+                        return None;
+                    }
+                },
+                other => {
+                    eprintln!("error: ipc does not take {other:?}");
+                    return None;
+                }
+            }
+        }
+        Some(options)
+    }
+}
 
 /// Starts per run, messages per queue run, round trips per pipe run and so on: the counts of
 /// `scripts/bench_python.py`. The whole run takes 40–70 s (Python's side about 30 s).
 const SPAWNS: u64 = 200;
+/// Starts per run under spawn and forkserver, which take milliseconds each in Python.
+const METHOD_STARTS: u64 = 20;
 const QUEUE_MSGS: u64 = 100_000;
 const PIPE_RTTS: u64 = 20_000;
 const INCREMENTS: u64 = 1_000_000;
@@ -91,25 +133,28 @@ fn latencies() -> anyhow::Result<Latencies> {
     Ok((
         interleaved(
             "pipe round trip",
-            || ours::pipe_rtt(PIPE_RTTS),
-            || floor::pipe_rtt(PIPE_RTTS),
+            || ours::pipe_rtt(scaled(PIPE_RTTS)),
+            || floor::pipe_rtt(scaled(PIPE_RTTS)),
         )?,
         interleaved(
             "Manager dict set",
-            || ours::manager_set(MANAGER_SETS),
-            || floor::unix_rtt(MANAGER_SETS),
+            || ours::manager_set(scaled(MANAGER_SETS)),
+            || floor::unix_rtt(scaled(MANAGER_SETS)),
         )?,
         paired("Event wake", wake::event_vs_futex)?,
         paired("Semaphore wake", wake::semaphore_vs_sem_t)?,
     ))
 }
 
-pub fn main() -> anyhow::Result<()> {
+pub fn main(options: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let machine = machine();
+    if options.quick {
+        measure::set_quick();
+    }
 
     eprintln!("benchmark ipc: the Python side first (scripts/bench_python.py)");
-    let py = python::run(&[]);
+    let py = python::run(&[], quick());
     if let Some(why) = &py.missing {
         eprintln!("  no Python column: {why}");
     }
@@ -117,24 +162,35 @@ pub fn main() -> anyhow::Result<()> {
     eprintln!("ours and the raw floors, alternating repetitions:");
     let (spawn, spawn_floor) = interleaved(
         "start + join",
-        || ours::spawn(SPAWNS),
-        || floor::spawn(SPAWNS),
+        || ours::spawn(scaled(SPAWNS)),
+        || floor::spawn(scaled(SPAWNS)),
+    )?;
+    let (spawned, spawned_floor) = interleaved(
+        "start + join (spawn)",
+        || ours::start_method(StartMethod::Spawn, scaled(METHOD_STARTS)),
+        || floor::spawn_self(scaled(METHOD_STARTS)),
+    )?;
+    let (served, served_floor) = interleaved(
+        "start + join (forkserver)",
+        || ours::start_method(StartMethod::Forkserver, scaled(METHOD_STARTS)),
+        || floor::spawn(scaled(METHOD_STARTS)),
     )?;
     let (q11, q11_floor) = interleaved(
         "queue 1 -> 1",
-        || ours::queue(1, 1, QUEUE_MSGS),
-        || floor::pipe_stream(QUEUE_MSGS),
+        || ours::queue(1, 1, scaled(QUEUE_MSGS)),
+        || floor::pipe_stream(scaled(QUEUE_MSGS)),
     )?;
-    let q22 = repeated("queue 2 -> 2", || ours::queue(2, 2, QUEUE_MSGS))?;
+    let q22 = repeated("queue 2 -> 2", || ours::queue(2, 2, scaled(QUEUE_MSGS)))?;
     let (value, value_floor) = interleaved(
         "Value increment",
-        || ours::value_inc(INCREMENTS),
-        || floor::mutex_inc(INCREMENTS),
+        || ours::value_inc(scaled(INCREMENTS)),
+        || floor::mutex_inc(scaled(INCREMENTS)),
     )?;
     let (mut maps, mut imaps) = (Vec::new(), Vec::new());
-    for rep in 0..REPS {
-        eprintln!("  Pool map / imap_unordered: repetition {}/{REPS}", rep + 1);
-        let (m, i) = ours::pool(MAP_TASKS, IMAP_TASKS)?;
+    let reps = reps();
+    for rep in 0..reps {
+        eprintln!("  Pool map / imap_unordered: repetition {}/{reps}", rep + 1);
+        let (m, i) = ours::pool(scaled(MAP_TASKS), scaled(IMAP_TASKS))?;
         maps.push(m);
         imaps.push(i);
     }
@@ -158,7 +214,7 @@ pub fn main() -> anyhow::Result<()> {
             let python = match &py.missing {
                 None => {
                     eprintln!("  and Python's, pinned too:");
-                    python::run(&LATENCY_OPS)
+                    python::run(&LATENCY_OPS, quick())
                 }
                 Some(why) => python::Python::missing(why.clone()),
             };
@@ -199,6 +255,29 @@ pub fn main() -> anyhow::Result<()> {
             floor: Some(("fork + _exit + waitpid", spawn_floor)),
             pinned: None,
             goals: vec![goal(Against::Python, 0.2, "≤ 1/5 of Python")],
+        },
+        Row {
+            name: "start + join an empty child (spawn)",
+            unit: "µs/process",
+            better: Better::Lower,
+            ours: spawned,
+            python: py.get("start_spawn"),
+            floor: Some((
+                "posix_spawn of this program, which exits at once + waitpid",
+                spawned_floor,
+            )),
+            pinned: None,
+            goals: vec![goal(Against::Python, 0.1, "≤ 1/10 of Python")],
+        },
+        Row {
+            name: "start + join an empty child (forkserver)",
+            unit: "µs/process",
+            better: Better::Lower,
+            ours: served,
+            python: py.get("start_forkserver"),
+            floor: Some(("fork + _exit + waitpid", served_floor)),
+            pinned: None,
+            goals: vec![goal(Against::Python, 1.0 / 3.0, "≤ 1/3 of Python")],
         },
         Row {
             name: "Queue 1 producer → 1 consumer, small messages",
@@ -315,6 +394,33 @@ pub fn main() -> anyhow::Result<()> {
     );
     println!();
     print_notes(&py);
+
+    // Sections measured after the table's rows; they print once everything is measured.
+    let size_rows = sizes::measure(quick(), &py);
+    let overhead = tracing::measure()?;
+    println!();
+    println!(
+        "Throughput by message size (MB/s = 10^6 bytes per second; Python's `Vec<f64>` counterpart is `array('d')`, its best case):"
+    );
+    println!();
+    print!("{}", sizes::render(&size_rows));
+    println!();
+    let (met, missed, unmeasured) = size_rows
+        .iter()
+        .map(sizes::SizeRow::tally)
+        .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
+    println!(
+        "Goals met: {met}; missed (failing cells included): {missed}; not measured: {unmeasured}. Each cell is the median of {} runs with fresh processes; messages per run: {} (1 KiB) to {} (64 MiB), a fixed volume per cell; Queue and Pipe are timed from the consumer waiting to its last message, Pool.map (identity task, results as large as the arguments) counts the argument bytes; memcpy: one thread copying the same size between two buffers, as many times.",
+        sizes::SIZE_REPS,
+        sizes::count(sizes::SIZES[0], quick()),
+        sizes::count(sizes::SIZES[4], quick()),
+    );
+    println!();
+    println!("{}", overhead.line());
+    if let Some(dir) = &options.charts {
+        let file = charts::write(dir, &size_rows)?;
+        eprintln!("benchmark ipc: wrote {}", file.display());
+    }
     eprintln!(
         "benchmark ipc: done in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -325,13 +431,19 @@ pub fn main() -> anyhow::Result<()> {
 fn print_notes(py: &python::Python) {
     println!("Notes:");
     println!(
-        "- Every cell is the median of {REPS} repetitions, each with freshly started processes, except the CPU task's: the fastest of {REPS} on both sides, since noise can only slow a fixed computation down. Ratios are Rust / other in the row's unit: below 1× is faster for times, above 1× is faster for rates."
+        "- Every cell is the median of {reps} repetitions, each with freshly started processes, except the CPU task's: the fastest of {reps} on both sides, since noise can only slow a fixed computation down. Ratios are Rust / other in the row's unit: below 1× is faster for times, above 1× is faster for rates.",
+        reps = reps()
     );
+    if quick() {
+        println!(
+            "- A quick run (`--quick`): fewer repetitions and a tenth of the counts; a smoke test, not numbers to quote."
+        );
+    }
     if let Some(why) = &py.missing {
         println!("- Python column: n/a ({why}).");
     } else {
         println!(
-            "- Python: CPython's multiprocessing (start method `fork`), measured in this same run by `scripts/bench_python.py`: the same operations, counts and methods as the Rust column."
+            "- Python: CPython's multiprocessing (start method `fork`, except in the spawn and forkserver rows), measured in this same run by `scripts/bench_python.py`: the same operations, counts and methods as the Rust column."
         );
     }
     println!(
@@ -341,7 +453,15 @@ fn print_notes(py: &python::Python) {
         "- Blocking hand-offs are bimodal on this VM: about 5 µs when both processes share a vCPU, 45–60 µs across vCPUs, and the scheduler chooses per run. The pinned column runs the latency rows again, ours, the floor's and Python's (the script run again), with every process on one CPU (sched_setaffinity): the same-vCPU mode, where ratios do not depend on which mode each side happened to get. Even pinned, the VM shifts now and then, for seconds, into a mode where every wake-up takes twice as long, so there are {PINNED_ROUNDS} pinned rounds, ours then Python's each time; ours and the floor come from the round whose floor was lower, Python's from its lower median."
     );
     println!(
-        "- Counts per repetition: {SPAWNS} starts; {QUEUE_MSGS} messages per queue run (process starts included); {PIPE_RTTS} pipe round trips; 2 × {INCREMENTS} increments (process starts included); {MANAGER_SETS} dict sets, timed in the child after it connected; {MAP_TASKS} map and {IMAP_TASKS} imap_unordered tasks on a started Pool(2); wake-ups: the median of {} firings, 1 ms apart, ours and the floor's alternating with the same waiting child.",
+        "- Counts per repetition: {} starts ({} under spawn and forkserver, where the first start that launches the server is not timed, on both sides); {} messages per queue run (process starts included); {} pipe round trips; 2 × {} increments (process starts included); {} dict sets, timed in the child after it connected; {} map and {} imap_unordered tasks on a started Pool(2); wake-ups: the median of {} firings, 1 ms apart, ours and the floor's alternating with the same waiting child.",
+        scaled(SPAWNS),
+        scaled(METHOD_STARTS),
+        scaled(QUEUE_MSGS),
+        scaled(PIPE_RTTS),
+        scaled(INCREMENTS),
+        scaled(MANAGER_SETS),
+        scaled(MAP_TASKS),
+        scaled(IMAP_TASKS),
         wake::SAMPLES
     );
 }
