@@ -298,7 +298,9 @@ def size_cell(prim, kind, size):
     n = size_count(size)
     msg = payload(kind, size)
     if prim == "pool":
-        items = [msg] * n
+        # Distinct objects, as the Rust side's: n references to one object would be pickled
+        # once per chunk (pickle's memo), not n times.
+        items = [payload(kind, size) for _ in range(n)]
         with ctx.Pool(2) as pool:
             t0 = pc()
             out = pool.map(_ident, items)

@@ -7,6 +7,46 @@
 //! waking a halted vCPU costs most of it), so ours and the floor are
 //! measured in alternating repetitions, and the latency rows once more with every process
 //! pinned to one CPU, where the numbers are stable.
+//!
+//! `benchmark ipc [--quick] [--charts DIR]`: `--quick` is a smoke run (3 repetitions, a tenth
+//! of the counts, smaller message-size cells; not numbers to quote); `--charts DIR` also writes
+//! `DIR/ipc-throughput.svg` (see `charts.rs`). `BENCHMARK_NO_PYTHON=1` leaves Python out.
+//!
+//! # What the newer rows measure, against which floor, and why
+//!
+//! - **start + join an empty child (spawn)**: `Process::new(empty, ()).start_method(Spawn)`,
+//!   started and joined, 20 times per repetition; Python's `get_context('spawn')` the same.
+//!   Floor: `posix_spawn` of this same executable with [`EXIT_AT_ONCE`] set, so it leaves in
+//!   the first line of `main`, and `waitpid`. That is what a spawn cannot avoid: an exec of
+//!   this program, its loader and runtime start-up; ours adds the start message on a socket
+//!   and running the target. Goal: ≤ 1/10 of Python's (which starts an interpreter and
+//!   imports the main module in the child).
+//! - **start + join an empty child (forkserver)**: the same under Forkserver; the first start
+//!   of each repetition, which launches the server, is not timed (on both sides). Floor: a
+//!   bare `fork` + `_exit` + `waitpid`, since a forkserver child is a fork of the server
+//!   (posix_spawn would be no floor here: it execs). Ours adds the request to the server and
+//!   the child's exit status coming back through it. Goal: ≤ 1/3 of Python's.
+//! - **The message-size table** (`sizes.rs`): 1 KiB to 64 MiB, `Vec<u8>` and `Vec<f64>`
+//!   (Python: `bytes`, and `array('d')` for floats, which pickles as one buffer: Python's best
+//!   case, where a naive `list` of floats would be several times slower, so the fair
+//!   comparison). Queue (default size, 1 producer → 1 consumer) and Pipe (`pipe_oneway`):
+//!   the parent sends, a forked child receives, timed from the child waiting to its last
+//!   message (its time comes back on the clock every process shares). Pool.map: an identity
+//!   task on a started `Pool(2)`, counting the arguments' bytes (results as large come
+//!   back). Floor: single-thread `memcpy` of the same size between two touched buffers, as
+//!   many times, in the same run: a message must be copied at least once into the channel
+//!   and once out of it, so one copy is a bound that no channel reaches. Counts per cell
+//!   keep a fixed volume (64 MiB; 2 to 16 384 messages), 3 runs each, median. A cell whose
+//!   operation fails shows `fails: <error>` and misses its goals. Goals: ≥ Python at 1 KiB,
+//!   ≥ 2× Python from 64 KiB, and the Queue at 8 MiB ≥ 25 % of memcpy.
+//! - **Tracing off** (`tracing.rs`): the trace hooks as the primitives run them when no trace
+//!   is recorded (a Lock's two `trace::span`s; a queue message's two `trace::enabled()`
+//!   checks, at the put and the get), timed alone against the operation they are part of
+//!   (an uncontended Lock acquire + release; a put + get of a small message in one
+//!   process), both in this run. The hooks cannot be compiled out of the primitive, so the
+//!   reference is the operation with its hooks and the overhead is their share of it. Goal:
+//!   ≤ 2 %. Tracing on (every event recorded to a temporary file) is printed for
+//!   information.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -464,4 +504,23 @@ fn print_notes(py: &python::Python) {
         scaled(IMAP_TASKS),
         wake::SAMPLES
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn parse(args: &[&str]) -> Option<Options> {
+        Options::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(parse(&[]), Some(Options::default()));
+        let both = parse(&["--charts", "out", "--quick"]).expect("valid");
+        assert!(both.quick);
+        assert_eq!(both.charts.as_deref(), Some(std::path::Path::new("out")));
+        assert_eq!(parse(&["--charts"]), None);
+        assert_eq!(parse(&["--slow"]), None);
+    }
 }

@@ -13,6 +13,8 @@ use super::measure::median;
 /// Operations per timing, and timings per number (the median is kept).
 const OPS: u64 = 200_000;
 const TIMINGS: usize = 7;
+/// Hook sets per turn of a timing loop.
+const UNROLL: u32 = 16;
 
 /// The result: ns per operation, with the hooks' share when tracing is off.
 pub struct Overhead {
@@ -61,18 +63,23 @@ pub fn measure() -> anyhow::Result<Overhead> {
     let (lock_ns, queue_ns) = lock_and_queue(OPS)?;
     // The hooks exactly as the lock runs them: a "wait" span around the locking, a "hold"
     // span in the guard. Not through `black_box`, which would store the guards to memory;
-    // the flag's loads are atomic, so the compiler keeps every one of them.
+    // the flag's loads are atomic, so the compiler keeps every one of them. [`UNROLL`] sets
+    // of hooks per turn of the timing loop, so that the loop's own cost is spread over them.
     let lock_hooks_ns = ns_per_op(OPS, || {
-        drop(trace::span("lock", "wait"));
-        drop(trace::span("lock", "hold"));
+        for _ in 0..UNROLL {
+            drop(trace::span("lock", "wait"));
+            drop(trace::span("lock", "hold"));
+        }
         Ok(())
-    })?;
+    })? / UNROLL as f64;
     // The ring checks `trace::enabled()` once per put and once per get.
     let queue_hooks_ns = ns_per_op(OPS, || {
-        black_box(trace::enabled());
-        black_box(trace::enabled());
+        for _ in 0..UNROLL {
+            black_box(trace::enabled());
+            black_box(trace::enabled());
+        }
         Ok(())
-    })?;
+    })? / UNROLL as f64;
     let dir = std::env::temp_dir().join(format!("benchmark-trace-{}", std::process::id()));
     let on = match std::fs::create_dir_all(&dir).and_then(|()| trace::start(&dir.join("t.json"))) {
         Ok(()) => {
