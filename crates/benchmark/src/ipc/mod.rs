@@ -38,7 +38,9 @@
 //!   and once out of it, so one copy is a bound that no channel reaches. Counts per cell
 //!   keep a fixed volume (64 MiB; 2 to 16 384 messages), 3 runs each, median. A cell whose
 //!   operation fails shows `fails: <error>` and misses its goals. Goals: ≥ Python at 1 KiB,
-//!   ≥ 2× Python from 64 KiB, and the Queue at 8 MiB ≥ 25 % of memcpy.
+//!   ≥ 2× Python from 64 KiB, and the Queue at 8 MiB ≥ 25 % of memcpy. Its columns are those
+//!   of the README's speed table (`operation | unit | Rust | Python | floor | Rust/Python |
+//!   Rust/floor | goal met`), so its rows can be added to that table as they are.
 //! - **Tracing off** (`tracing.rs`): the trace hooks as the primitives run them when no trace
 //!   is recorded (a Lock's two `trace::span`s; a queue message's two `trace::enabled()`
 //!   checks, at the put and the get), timed alone against the operation they are part of
