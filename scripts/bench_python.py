@@ -5,10 +5,13 @@ Measures the same operations as the Rust benchmark, with CPython's multiprocessi
 `fork` start method, and prints one JSON object per line on stdout:
     {"op": "<name>", "unit": "<unit>", "median": <float>, "runs": [<float>, ...]}
 Progress goes to stderr. Usage: bench_python.py [--quick] [op ...]
+The message-size ops (`sizes`) print one line per cell, `size_<primitive>_<payload>_<bytes>`
+in MB/s (10^6 bytes per second), or `{"op": ..., "error": "..."}` for a cell that failed.
 Each operation is timed as the Rust side times it: repeated runs, fresh processes per run,
 the median reported; the Manager child connects (one `len(d)`) before its timed loop, and
 the wake-up tests let the waiter sleep 1 ms before each firing.
 """
+import array
 import json
 import multiprocessing as mp
 import statistics
@@ -33,17 +36,18 @@ def _empty():
     pass
 
 
+def start_join(c, n):
+    """Starts and joins `n` empty children of context `c`: us per child."""
+    t0 = pc()
+    for _ in range(n):
+        p = c.Process(target=_empty)
+        p.start()
+        p.join()
+    return (pc() - t0) / n * 1e6
+
+
 def bench_spawn():
-    n = scale(200)
-    runs = []
-    for _ in range(REPS):
-        t0 = pc()
-        for _ in range(n):
-            p = ctx.Process(target=_empty)
-            p.start()
-            p.join()
-        runs.append((pc() - t0) / n * 1e6)
-    report("spawn", "us/process", runs)
+    report("spawn", "us/process", [start_join(ctx, scale(200)) for _ in range(REPS)])
 
 
 def _q_prod(q, n):
@@ -237,8 +241,109 @@ def bench_cpu():
     report("cpu_task", "ms/task", runs)
 
 
+def bench_start(method):
+    # The same empty child under `spawn` or `forkserver`; for forkserver, one start before the
+    # timing launches the server (the Rust side does the same).
+    c = mp.get_context(method)
+    runs = []
+    for _ in range(REPS):
+        if method == "forkserver":
+            start_join(c, 1)
+        runs.append(start_join(c, scale(20)))
+    report(f"start_{method}", "us/process", runs)
+
+
+# The message-size table. A `Vec<u8>` is sent as `bytes`; a `Vec<f64>` as `array.array('d')`,
+# which pickles as one buffer: Python's best case for floats (a `list` of floats, the naive
+# form, pickles every float on its own and is several times slower), so the fair comparison.
+SIZES = [1 << 10, 64 << 10, 1 << 20, 8 << 20, 64 << 20]
+SIZE_REPS = 3
+
+
+def size_count(size):
+    """Messages per cell: a fixed volume (64 MiB, 8 MiB with --quick), at least 2 messages and at
+    most 16 384 (2 048), so that small messages do not take the whole run. The Rust side uses
+    the same counts."""
+    volume, most = (8 << 20, 2048) if QUICK else (64 << 20, 16384)
+    return max(2, min(most, volume // size))
+
+
+def payload(kind, size):
+    if kind == "u8":
+        return bytes(size)
+    return array.array("d", bytes(size))
+
+
+def _size_consumer(get, n, size, ctl):
+    ctl.send(0)  # ready: the timing starts when the consumer waits
+    for _ in range(n):
+        x = get()
+        assert len(x) * x.itemsize == size if isinstance(x, array.array) else len(x) == size
+    ctl.send(pc())
+
+
+def _q_size_consumer(q, n, size, ctl):
+    _size_consumer(q.get, n, size, ctl)
+
+
+def _p_size_consumer(r, n, size, ctl):
+    _size_consumer(r.recv, n, size, ctl)
+
+
+def _ident(x):
+    return x
+
+
+def size_cell(prim, kind, size):
+    n = size_count(size)
+    msg = payload(kind, size)
+    if prim == "pool":
+        # Distinct objects, as the Rust side's: n references to one object would be pickled
+        # once per chunk (pickle's memo), not n times.
+        items = [payload(kind, size) for _ in range(n)]
+        with ctx.Pool(2) as pool:
+            t0 = pc()
+            out = pool.map(_ident, items)
+            dt = pc() - t0
+        assert len(out) == n
+        return n * size / dt / 1e6
+    ctl_r, ctl_w = ctx.Pipe(duplex=False)
+    if prim == "queue":
+        chan = ctx.Queue()
+        p = ctx.Process(target=_q_size_consumer, args=(chan, n, size, ctl_w))
+        put = chan.put
+    else:
+        r, chan = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=_p_size_consumer, args=(r, n, size, ctl_w))
+        put = chan.send
+    p.start()
+    ctl_r.recv()
+    t0 = pc()
+    for _ in range(n):
+        put(msg)
+    t1 = ctl_r.recv()
+    p.join()
+    return n * size / (t1 - t0) / 1e6
+
+
+def bench_sizes():
+    for prim in ("queue", "pipe", "pool"):
+        for kind in ("u8", "f64"):
+            for size in SIZES:
+                op = f"size_{prim}_{kind}_{size}"
+                print(f"python: {prim} {size >> 10} KiB {kind} ...", file=sys.stderr, flush=True)
+                try:
+                    runs = [size_cell(prim, kind, size) for _ in range(SIZE_REPS)]
+                except Exception as e:  # reported as a failing cell, as the Rust side does
+                    print(json.dumps({"op": op, "error": f"{type(e).__name__}: {e}"}), flush=True)
+                    continue
+                report(op, "MB/s", runs)
+
+
 BENCHES = {
     "spawn": bench_spawn,
+    "start_spawn": lambda: bench_start("spawn"),
+    "start_forkserver": lambda: bench_start("forkserver"),
     "queue_1_1": lambda: bench_queue(1, 1, "queue_1_1"),
     "queue_2_2": lambda: bench_queue(2, 2, "queue_2_2"),
     "pipe_rtt": bench_pipe,
@@ -248,6 +353,7 @@ BENCHES = {
     "event_wake": bench_event,
     "semaphore_wake": bench_semaphore,
     "cpu_task": bench_cpu,
+    "sizes": bench_sizes,
 }
 
 if __name__ == "__main__":

@@ -19,15 +19,18 @@ const PROGRAMS: &[Program<anyhow::Error>] = &[Program {
 }];
 
 fn main() -> ExitCode {
+    // The floor of `benchmark ipc`'s spawn row: this program started and ended, nothing done.
+    if std::env::var_os(ipc::EXIT_AT_ONCE).is_some() {
+        return ExitCode::SUCCESS;
+    }
     // `ipc` is the benchmark of every primitive; anything else is the section's command line
     // (`[--start-method M] [10.1]`, `--help`).
     if std::env::args().nth(1).as_deref() == Some("ipc") {
-        if std::env::args().count() > 2 {
-            eprintln!("error: ipc takes no other argument");
+        let Some(options) = ipc::Options::parse(std::env::args().skip(2)) else {
             eprint!("{}{IPC_USAGE}", usage("benchmark", PROGRAMS));
             return ExitCode::from(2);
-        }
-        return match ipc::main() {
+        };
+        return match ipc::main(&options) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error in ipc: {e:#}");
@@ -39,4 +42,4 @@ fn main() -> ExitCode {
 }
 
 /// The `ipc` mode, in the usage text.
-const IPC_USAGE: &str = "\nOr: cargo run --release -p benchmark -- ipc\n  ipc    our primitives vs Python's multiprocessing vs the raw OS floor (Markdown table)\n";
+const IPC_USAGE: &str = "\nOr: cargo run --release -p benchmark -- ipc [--quick] [--charts DIR]\n  ipc           our primitives vs Python's multiprocessing vs the raw OS floor (Markdown tables)\n  --quick       fewer repetitions and smaller counts: a smoke run, not numbers to quote\n  --charts DIR  also write DIR/ipc-throughput.svg: throughput against message size\n";

@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Instant;
 
@@ -21,6 +22,27 @@ pub fn spawn(n: u64) -> anyhow::Result<f64> {
     let start = Instant::now();
     for _ in 0..n {
         fork_exit_wait()?;
+    }
+    Ok(per_op_us(start, n))
+}
+
+/// The environment variable that makes the benchmark program exit at once, first thing in
+/// `main` (see `main.rs`): the floor of the spawn row runs the program with it.
+pub const EXIT_AT_ONCE: &str = "BENCHMARK_EXIT_AT_ONCE";
+
+/// `posix_spawn` of this very program (`/proc/self/exe`, as our spawn runs it) told to exit
+/// at once, and a wait for it, `n` times: µs per process. `std::process::Command` uses
+/// `posix_spawn` when, as here, nothing runs between fork and exec.
+pub fn spawn_self(n: u64) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    for _ in 0..n {
+        let status = Command::new("/proc/self/exe")
+            .env(EXIT_AT_ONCE, "1")
+            .status()?;
+        ensure!(
+            status.success(),
+            "the program told to exit at once: {status}"
+        );
     }
     Ok(per_op_us(start, n))
 }

@@ -1,6 +1,7 @@
 //! Small tools of measurement: medians, a clock that two processes share, repetitions that
 //! alternate between two contenders, and pinning to one CPU.
 
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -8,8 +9,28 @@ use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
 
-/// Repetitions of every measurement; the table shows their median.
-pub const REPS: usize = 5;
+/// Set by `--quick`: fewer repetitions and smaller counts, for a smoke run.
+static QUICK: AtomicBool = AtomicBool::new(false);
+
+/// Makes this a quick run (`--quick`).
+pub fn set_quick() {
+    QUICK.store(true, Relaxed);
+}
+
+/// Whether this is a quick run.
+pub fn quick() -> bool {
+    QUICK.load(Relaxed)
+}
+
+/// `full`, or a tenth of it (at least 1) in a quick run.
+pub fn scaled(full: u64) -> u64 {
+    if quick() { (full / 10).max(1) } else { full }
+}
+
+/// Repetitions of every measurement (5, 3 in a quick run); the table shows their median.
+pub fn reps() -> usize {
+    if quick() { 3 } else { 5 }
+}
 
 /// The median of `xs` (the upper one for an even count); NaN for none.
 pub fn median(mut xs: Vec<f64>) -> f64 {
@@ -31,7 +52,7 @@ pub fn per_op_us(start: Instant, ops: u64) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / ops as f64
 }
 
-/// [`REPS`] repetitions of `ours` and of `floor`, alternating (and swapping which goes first
+/// [`reps`] repetitions of `ours` and of `floor`, alternating (and swapping which goes first
 /// each time), so both see the same placement of processes on the vCPUs; the medians.
 pub fn interleaved(
     what: &str,
@@ -39,8 +60,9 @@ pub fn interleaved(
     mut floor: impl FnMut() -> anyhow::Result<f64>,
 ) -> anyhow::Result<(f64, f64)> {
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for rep in 0..REPS {
-        eprintln!("  {what}: repetition {}/{REPS}", rep + 1);
+    let reps = reps();
+    for rep in 0..reps {
+        eprintln!("  {what}: repetition {}/{reps}", rep + 1);
         if rep % 2 == 0 {
             a.push(ours()?);
             b.push(floor()?);
@@ -52,14 +74,15 @@ pub fn interleaved(
     Ok((median(a), median(b)))
 }
 
-/// [`REPS`] repetitions of `f`, which measures two contenders at once; their medians.
+/// [`reps`] repetitions of `f`, which measures two contenders at once; their medians.
 pub fn paired(
     what: &str,
     mut f: impl FnMut() -> anyhow::Result<(f64, f64)>,
 ) -> anyhow::Result<(f64, f64)> {
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for rep in 0..REPS {
-        eprintln!("  {what}: repetition {}/{REPS}", rep + 1);
+    let reps = reps();
+    for rep in 0..reps {
+        eprintln!("  {what}: repetition {}/{reps}", rep + 1);
         let (x, y) = f()?;
         a.push(x);
         b.push(y);
@@ -67,22 +90,24 @@ pub fn paired(
     Ok((median(a), median(b)))
 }
 
-/// [`REPS`] repetitions of `f`; the median.
+/// [`reps`] repetitions of `f`; the median.
 pub fn repeated(what: &str, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     let mut runs = Vec::new();
-    for rep in 0..REPS {
-        eprintln!("  {what}: repetition {}/{REPS}", rep + 1);
+    let reps = reps();
+    for rep in 0..reps {
+        eprintln!("  {what}: repetition {}/{reps}", rep + 1);
         runs.push(f()?);
     }
     Ok(median(runs))
 }
 
-/// [`REPS`] repetitions of `f`: the fastest. For a computation of fixed work, where noise
+/// [`reps`] repetitions of `f`: the fastest. For a computation of fixed work, where noise
 /// (another tenant of the host, a migration) can only add time.
 pub fn fastest(what: &str, mut f: impl FnMut() -> anyhow::Result<f64>) -> anyhow::Result<f64> {
     let mut best = f64::INFINITY;
-    for rep in 0..REPS {
-        eprintln!("  {what}: repetition {}/{REPS}", rep + 1);
+    let reps = reps();
+    for rep in 0..reps {
+        eprintln!("  {what}: repetition {}/{reps}", rep + 1);
         best = best.min(f()?);
     }
     Ok(best)

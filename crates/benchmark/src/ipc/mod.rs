@@ -7,22 +7,106 @@
 //! waking a halted vCPU costs most of it), so ours and the floor are
 //! measured in alternating repetitions, and the latency rows once more with every process
 //! pinned to one CPU, where the numbers are stable.
+//!
+//! `benchmark ipc [--quick] [--charts DIR]`: `--quick` is a smoke run (3 repetitions, a tenth
+//! of the counts, smaller message-size cells; not numbers to quote); `--charts DIR` also writes
+//! `DIR/ipc-throughput.svg` (see `charts.rs`). `BENCHMARK_NO_PYTHON=1` leaves Python out.
+//!
+//! # What the newer rows measure, against which floor, and why
+//!
+//! - **start + join an empty child (spawn)**: `Process::new(empty, ()).start_method(Spawn)`,
+//!   started and joined, 20 times per repetition; Python's `get_context('spawn')` the same.
+//!   Floor: `posix_spawn` of this same executable with [`EXIT_AT_ONCE`] set, so it leaves in
+//!   the first line of `main`, and `waitpid`. That is what a spawn cannot avoid: an exec of
+//!   this program, its loader and runtime start-up; ours adds the start message on a socket
+//!   and running the target. Goal: ≤ 1/10 of Python's (which starts an interpreter and
+//!   imports the main module in the child).
+//! - **start + join an empty child (forkserver)**: the same under Forkserver; the first start
+//!   of each repetition, which launches the server, is not timed (on both sides). Floor: a
+//!   bare `fork` + `_exit` + `waitpid`, since a forkserver child is a fork of the server
+//!   (posix_spawn would be no floor here: it execs). Ours adds the request to the server and
+//!   the child's exit status coming back through it. Goal: ≤ 1/3 of Python's.
+//! - **The message-size table** (`sizes.rs`): 1 KiB to 64 MiB, `Vec<u8>` and `Vec<f64>`
+//!   (Python: `bytes`, and `array('d')` for floats, which pickles as one buffer: Python's best
+//!   case, where a naive `list` of floats would be several times slower, so the fair
+//!   comparison). Queue (default size, 1 producer → 1 consumer) and Pipe (`pipe_oneway`):
+//!   the parent sends, a forked child receives, timed from the child waiting to its last
+//!   message (its time comes back on the clock every process shares). Pool.map: an identity
+//!   task on a started `Pool(2)`, counting the arguments' bytes (results as large come
+//!   back). Floor: single-thread `memcpy` of the same size between two touched buffers, as
+//!   many times, in the same run: a message must be copied at least once into the channel
+//!   and once out of it, so one copy is a bound that no channel reaches. Counts per cell
+//!   keep a fixed volume (64 MiB; 2 to 16 384 messages), 3 runs each, median. A cell whose
+//!   operation fails shows `fails: <error>` and misses its goals. Goals: ≥ Python at 1 KiB,
+//!   ≥ 2× Python from 64 KiB, and the Queue at 8 MiB ≥ 25 % of memcpy. Its columns are those
+//!   of the README's speed table (`operation | unit | Rust | Python | floor | Rust/Python |
+//!   Rust/floor | goal met`), so its rows can be added to that table as they are.
+//! - **Tracing off** (`tracing.rs`): the trace hooks as the primitives run them when no trace
+//!   is recorded (a Lock's two `trace::span`s; a queue message's two `trace::enabled()`
+//!   checks, at the put and the get), timed alone against the operation they are part of
+//!   (an uncontended Lock acquire + release; a put + get of a small message in one
+//!   process), both in this run. The hooks cannot be compiled out of the primitive, so the
+//!   reference is the operation with its hooks and the overhead is their share of it. Goal:
+//!   ≤ 2 %. Tracing on (every event recorded to a temporary file) is printed for
+//!   information.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
+use ipc_common::StartMethod;
+
+mod charts;
 mod floor;
 mod measure;
 mod ours;
 mod python;
+mod sizes;
 mod table;
+mod tracing;
 mod wake;
 
-use measure::{PinnedToOneCpu, REPS, fastest, interleaved, paired, repeated};
+pub use floor::EXIT_AT_ONCE;
+use measure::{PinnedToOneCpu, fastest, interleaved, paired, quick, repeated, reps, scaled};
 use table::{Against, Better, Goal, Pinned, Row};
+
+/// The options of `benchmark ipc`.
+#[derive(Debug, Default, PartialEq)]
+pub struct Options {
+    /// `--quick`: a smoke run (fewer repetitions, a tenth of the counts).
+    pub quick: bool,
+    /// `--charts DIR`: where to write `ipc-throughput.svg`.
+    pub charts: Option<PathBuf>,
+}
+
+impl Options {
+    /// The options after `ipc`; `None` (after saying why on stderr) for anything else.
+    pub fn parse(mut args: impl Iterator<Item = String>) -> Option<Options> {
+        let mut options = Options::default();
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--charts" => match args.next() {
+                    Some(dir) => options.charts = Some(dir.into()),
+                    None => {
+                        eprintln!("error: --charts needs a directory");
+                        return None;
+                    }
+                },
+                other => {
+                    eprintln!("error: ipc does not take {other:?}");
+                    return None;
+                }
+            }
+        }
+        Some(options)
+    }
+}
 
 /// Starts per run, messages per queue run, round trips per pipe run and so on: the counts of
 /// `scripts/bench_python.py`. The whole run takes 40–70 s (Python's side about 30 s).
 const SPAWNS: u64 = 200;
+/// Starts per run under spawn and forkserver, which take milliseconds each in Python.
+const METHOD_STARTS: u64 = 20;
 const QUEUE_MSGS: u64 = 100_000;
 const PIPE_RTTS: u64 = 20_000;
 const INCREMENTS: u64 = 1_000_000;
@@ -91,25 +175,28 @@ fn latencies() -> anyhow::Result<Latencies> {
     Ok((
         interleaved(
             "pipe round trip",
-            || ours::pipe_rtt(PIPE_RTTS),
-            || floor::pipe_rtt(PIPE_RTTS),
+            || ours::pipe_rtt(scaled(PIPE_RTTS)),
+            || floor::pipe_rtt(scaled(PIPE_RTTS)),
         )?,
         interleaved(
             "Manager dict set",
-            || ours::manager_set(MANAGER_SETS),
-            || floor::unix_rtt(MANAGER_SETS),
+            || ours::manager_set(scaled(MANAGER_SETS)),
+            || floor::unix_rtt(scaled(MANAGER_SETS)),
         )?,
         paired("Event wake", wake::event_vs_futex)?,
         paired("Semaphore wake", wake::semaphore_vs_sem_t)?,
     ))
 }
 
-pub fn main() -> anyhow::Result<()> {
+pub fn main(options: &Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let machine = machine();
+    if options.quick {
+        measure::set_quick();
+    }
 
     eprintln!("benchmark ipc: the Python side first (scripts/bench_python.py)");
-    let py = python::run(&[]);
+    let py = python::run(&[], quick());
     if let Some(why) = &py.missing {
         eprintln!("  no Python column: {why}");
     }
@@ -117,24 +204,35 @@ pub fn main() -> anyhow::Result<()> {
     eprintln!("ours and the raw floors, alternating repetitions:");
     let (spawn, spawn_floor) = interleaved(
         "start + join",
-        || ours::spawn(SPAWNS),
-        || floor::spawn(SPAWNS),
+        || ours::spawn(scaled(SPAWNS)),
+        || floor::spawn(scaled(SPAWNS)),
+    )?;
+    let (spawned, spawned_floor) = interleaved(
+        "start + join (spawn)",
+        || ours::start_method(StartMethod::Spawn, scaled(METHOD_STARTS)),
+        || floor::spawn_self(scaled(METHOD_STARTS)),
+    )?;
+    let (served, served_floor) = interleaved(
+        "start + join (forkserver)",
+        || ours::start_method(StartMethod::Forkserver, scaled(METHOD_STARTS)),
+        || floor::spawn(scaled(METHOD_STARTS)),
     )?;
     let (q11, q11_floor) = interleaved(
         "queue 1 -> 1",
-        || ours::queue(1, 1, QUEUE_MSGS),
-        || floor::pipe_stream(QUEUE_MSGS),
+        || ours::queue(1, 1, scaled(QUEUE_MSGS)),
+        || floor::pipe_stream(scaled(QUEUE_MSGS)),
     )?;
-    let q22 = repeated("queue 2 -> 2", || ours::queue(2, 2, QUEUE_MSGS))?;
+    let q22 = repeated("queue 2 -> 2", || ours::queue(2, 2, scaled(QUEUE_MSGS)))?;
     let (value, value_floor) = interleaved(
         "Value increment",
-        || ours::value_inc(INCREMENTS),
-        || floor::mutex_inc(INCREMENTS),
+        || ours::value_inc(scaled(INCREMENTS)),
+        || floor::mutex_inc(scaled(INCREMENTS)),
     )?;
     let (mut maps, mut imaps) = (Vec::new(), Vec::new());
-    for rep in 0..REPS {
-        eprintln!("  Pool map / imap_unordered: repetition {}/{REPS}", rep + 1);
-        let (m, i) = ours::pool(MAP_TASKS, IMAP_TASKS)?;
+    let reps = reps();
+    for rep in 0..reps {
+        eprintln!("  Pool map / imap_unordered: repetition {}/{reps}", rep + 1);
+        let (m, i) = ours::pool(scaled(MAP_TASKS), scaled(IMAP_TASKS))?;
         maps.push(m);
         imaps.push(i);
     }
@@ -158,7 +256,7 @@ pub fn main() -> anyhow::Result<()> {
             let python = match &py.missing {
                 None => {
                     eprintln!("  and Python's, pinned too:");
-                    python::run(&LATENCY_OPS)
+                    python::run(&LATENCY_OPS, quick())
                 }
                 Some(why) => python::Python::missing(why.clone()),
             };
@@ -199,6 +297,29 @@ pub fn main() -> anyhow::Result<()> {
             floor: Some(("fork + _exit + waitpid", spawn_floor)),
             pinned: None,
             goals: vec![goal(Against::Python, 0.2, "≤ 1/5 of Python")],
+        },
+        Row {
+            name: "start + join an empty child (spawn)",
+            unit: "µs/process",
+            better: Better::Lower,
+            ours: spawned,
+            python: py.get("start_spawn"),
+            floor: Some((
+                "posix_spawn of this program, which exits at once + waitpid",
+                spawned_floor,
+            )),
+            pinned: None,
+            goals: vec![goal(Against::Python, 0.1, "≤ 1/10 of Python")],
+        },
+        Row {
+            name: "start + join an empty child (forkserver)",
+            unit: "µs/process",
+            better: Better::Lower,
+            ours: served,
+            python: py.get("start_forkserver"),
+            floor: Some(("fork + _exit + waitpid", served_floor)),
+            pinned: None,
+            goals: vec![goal(Against::Python, 1.0 / 3.0, "≤ 1/3 of Python")],
         },
         Row {
             name: "Queue 1 producer → 1 consumer, small messages",
@@ -315,6 +436,33 @@ pub fn main() -> anyhow::Result<()> {
     );
     println!();
     print_notes(&py);
+
+    // Sections measured after the table's rows; they print once everything is measured.
+    let size_rows = sizes::measure(quick(), &py);
+    let overhead = tracing::measure()?;
+    println!();
+    println!(
+        "Throughput by message size (MB/s = 10^6 bytes per second; Python's `Vec<f64>` counterpart is `array('d')`, its best case):"
+    );
+    println!();
+    print!("{}", sizes::render(&size_rows));
+    println!();
+    let (met, missed, unmeasured) = size_rows
+        .iter()
+        .map(sizes::SizeRow::tally)
+        .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
+    println!(
+        "Goals met: {met}; missed (failing cells included): {missed}; not measured: {unmeasured}. Each cell is the median of {} runs with fresh processes; messages per run: {} (1 KiB) to {} (64 MiB), a fixed volume per cell; Queue and Pipe are timed from the consumer waiting to its last message, Pool.map (identity task, results as large as the arguments) counts the argument bytes; memcpy: one thread copying the same size between two buffers, as many times.",
+        sizes::SIZE_REPS,
+        sizes::count(sizes::SIZES[0], quick()),
+        sizes::count(sizes::SIZES[4], quick()),
+    );
+    println!();
+    println!("{}", overhead.line());
+    if let Some(dir) = &options.charts {
+        let file = charts::write(dir, &size_rows)?;
+        eprintln!("benchmark ipc: wrote {}", file.display());
+    }
     eprintln!(
         "benchmark ipc: done in {:.0} s",
         started.elapsed().as_secs_f64()
@@ -325,13 +473,19 @@ pub fn main() -> anyhow::Result<()> {
 fn print_notes(py: &python::Python) {
     println!("Notes:");
     println!(
-        "- Every cell is the median of {REPS} repetitions, each with freshly started processes, except the CPU task's: the fastest of {REPS} on both sides, since noise can only slow a fixed computation down. Ratios are Rust / other in the row's unit: below 1× is faster for times, above 1× is faster for rates."
+        "- Every cell is the median of {reps} repetitions, each with freshly started processes, except the CPU task's: the fastest of {reps} on both sides, since noise can only slow a fixed computation down. Ratios are Rust / other in the row's unit: below 1× is faster for times, above 1× is faster for rates.",
+        reps = reps()
     );
+    if quick() {
+        println!(
+            "- A quick run (`--quick`): fewer repetitions and a tenth of the counts; a smoke test, not numbers to quote."
+        );
+    }
     if let Some(why) = &py.missing {
         println!("- Python column: n/a ({why}).");
     } else {
         println!(
-            "- Python: CPython's multiprocessing (start method `fork`), measured in this same run by `scripts/bench_python.py`: the same operations, counts and methods as the Rust column."
+            "- Python: CPython's multiprocessing (start method `fork`, except in the spawn and forkserver rows), measured in this same run by `scripts/bench_python.py`: the same operations, counts and methods as the Rust column."
         );
     }
     println!(
@@ -341,7 +495,34 @@ fn print_notes(py: &python::Python) {
         "- Blocking hand-offs are bimodal on this VM: about 5 µs when both processes share a vCPU, 45–60 µs across vCPUs, and the scheduler chooses per run. The pinned column runs the latency rows again, ours, the floor's and Python's (the script run again), with every process on one CPU (sched_setaffinity): the same-vCPU mode, where ratios do not depend on which mode each side happened to get. Even pinned, the VM shifts now and then, for seconds, into a mode where every wake-up takes twice as long, so there are {PINNED_ROUNDS} pinned rounds, ours then Python's each time; ours and the floor come from the round whose floor was lower, Python's from its lower median."
     );
     println!(
-        "- Counts per repetition: {SPAWNS} starts; {QUEUE_MSGS} messages per queue run (process starts included); {PIPE_RTTS} pipe round trips; 2 × {INCREMENTS} increments (process starts included); {MANAGER_SETS} dict sets, timed in the child after it connected; {MAP_TASKS} map and {IMAP_TASKS} imap_unordered tasks on a started Pool(2); wake-ups: the median of {} firings, 1 ms apart, ours and the floor's alternating with the same waiting child.",
+        "- Counts per repetition: {} starts ({} under spawn and forkserver, where the first start that launches the server is not timed, on both sides); {} messages per queue run (process starts included); {} pipe round trips; 2 × {} increments (process starts included); {} dict sets, timed in the child after it connected; {} map and {} imap_unordered tasks on a started Pool(2); wake-ups: the median of {} firings, 1 ms apart, ours and the floor's alternating with the same waiting child.",
+        scaled(SPAWNS),
+        scaled(METHOD_STARTS),
+        scaled(QUEUE_MSGS),
+        scaled(PIPE_RTTS),
+        scaled(INCREMENTS),
+        scaled(MANAGER_SETS),
+        scaled(MAP_TASKS),
+        scaled(IMAP_TASKS),
         wake::SAMPLES
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn parse(args: &[&str]) -> Option<Options> {
+        Options::parse(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(parse(&[]), Some(Options::default()));
+        let both = parse(&["--charts", "out", "--quick"]).expect("valid");
+        assert!(both.quick);
+        assert_eq!(both.charts.as_deref(), Some(std::path::Path::new("out")));
+        assert_eq!(parse(&["--charts"]), None);
+        assert_eq!(parse(&["--slow"]), None);
+    }
 }

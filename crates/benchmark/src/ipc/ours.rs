@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Instant;
 
 use anyhow::ensure;
-use ipc_common::{Process, ShmBox};
+use ipc_common::{Process, ShmBox, StartMethod};
 use manager::Manager;
 use pipe::PipeError;
 use pool::Pool;
@@ -18,6 +18,28 @@ pub fn spawn(n: u64) -> anyhow::Result<f64> {
     let start = Instant::now();
     for _ in 0..n {
         Process::start("empty", || ())?.join_ok()?;
+    }
+    Ok(per_op_us(start, n))
+}
+
+fn empty(_: ()) {}
+
+/// An empty child started with `method` ([`Process::new`]) and joined, `n` times: µs per
+/// process. Under forkserver one start before the timing launches the server, as in Python.
+pub fn start_method(method: StartMethod, n: u64) -> anyhow::Result<f64> {
+    let once = || -> anyhow::Result<()> {
+        Process::new(empty, ())
+            .start_method(method)
+            .start()?
+            .join_ok()?;
+        Ok(())
+    };
+    if method == StartMethod::Forkserver {
+        once()?;
+    }
+    let start = Instant::now();
+    for _ in 0..n {
+        once()?;
     }
     Ok(per_op_us(start, n))
 }

@@ -11,6 +11,8 @@ pub struct Python {
     pub medians: HashMap<String, f64>,
     /// The fastest repetition per operation name, in the script's units.
     pub fastest: HashMap<String, f64>,
+    /// Why an operation failed, per operation name (a cell of the message-size table).
+    pub errors: HashMap<String, String>,
     /// `Python 3.11.7`, or why nothing was measured.
     pub version: String,
     /// Set when the Python column is "n/a": why.
@@ -28,11 +30,17 @@ impl Python {
         self.fastest.get(op).copied()
     }
 
+    /// Why `op` failed, if the script says it did.
+    pub fn error(&self, op: &str) -> Option<&str> {
+        self.errors.get(op).map(String::as_str)
+    }
+
     /// No Python column, because of `why`.
     pub fn missing(why: String) -> Python {
         Python {
             medians: HashMap::new(),
             fastest: HashMap::new(),
+            errors: HashMap::new(),
             version: "Python: n/a".into(),
             missing: Some(why),
         }
@@ -48,10 +56,11 @@ fn script() -> Option<PathBuf> {
     [from_manifest, from_cwd].into_iter().find(|p| p.is_file())
 }
 
-/// Runs the script for `ops` (all of them if empty; its progress goes to our stderr) and collects its medians. Never fails:
+/// Runs the script for `ops` (all of them if empty; its progress goes to our stderr), with
+/// `--quick` if `quick`, and collects its medians. Never fails:
 /// a missing `python3` or script gives an empty result that says why. Setting
 /// `BENCHMARK_NO_PYTHON` skips it (for quick runs of our side only).
-pub fn run(ops: &[&str]) -> Python {
+pub fn run(ops: &[&str], quick: bool) -> Python {
     if std::env::var_os("BENCHMARK_NO_PYTHON").is_some() {
         return Python::missing("skipped: BENCHMARK_NO_PYTHON is set".into());
     }
@@ -64,6 +73,7 @@ pub fn run(ops: &[&str]) -> Python {
     };
     let out = match Command::new("python3")
         .arg(&script)
+        .args(quick.then_some("--quick"))
         .args(ops)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
@@ -75,7 +85,7 @@ pub fn run(ops: &[&str]) -> Python {
     if !out.status.success() {
         return Python::missing(format!("{} failed: {}", script.display(), out.status));
     }
-    let (mut medians, mut fastest) = (HashMap::new(), HashMap::new());
+    let (mut medians, mut fastest, mut errors) = (HashMap::new(), HashMap::new(), HashMap::new());
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -86,10 +96,14 @@ pub fn run(ops: &[&str]) -> Python {
         if let (Some(op), Some(min)) = (v["op"].as_str(), v["fastest"].as_f64()) {
             fastest.insert(op.to_string(), min);
         }
+        if let (Some(op), Some(why)) = (v["op"].as_str(), v["error"].as_str()) {
+            errors.insert(op.to_string(), why.to_string());
+        }
     }
     Python {
         medians,
         fastest,
+        errors,
         version,
         missing: None,
     }
