@@ -68,9 +68,9 @@ pub fn io_bound_task(duration: f64) -> String {
 
 /// What note 10.1's tasks take and return: values that travel between processes (encoded,
 /// as Python pickles them) and can be handed to every pool size in turn.
-pub trait Portable: Serialize + DeserializeOwned + Clone {}
+pub trait Portable: Serialize + DeserializeOwned + Clone + 'static {}
 
-impl<T: Serialize + DeserializeOwned + Clone> Portable for T {}
+impl<T: Serialize + DeserializeOwned + Clone + 'static> Portable for T {}
 
 /// The CPU time one CPU-bound task of note 10.1 is given: about what CPython takes to
 /// compute the note's sum once (44 ms, in the README's speed table).

@@ -13,9 +13,9 @@
 //! never make the worker jump to an address that is not a registered function.
 //!
 //! Arguments and results travel in chunks (Python's `map` chunks): a chunk is a sequence of
-//! items, each a `u64` little-endian length and then the value's postcard encoding (the
-//! binary form of [`codec`](crate::codec)'s general path; the function's types need not be
-//! `'static`, so the codec's raw fast paths, which need `Any`, are not used). [`push_item`]
+//! items, each a `u64` little-endian length and then the value's [`codec`](crate::codec) encoding
+//! (postcard, or the raw bytes of a `Vec<u8>`, a `String` or a vector of plain numbers, so
+//! that a large buffer is copied once, never visited value by value). [`push_item`]
 //! and [`items`] write and read that layout. A call decodes the arguments, applies the function to
 //! each, and encodes the results the same way.
 
@@ -65,11 +65,10 @@ type Trampoline = fn(usize, &[u8], &mut Vec<u8>) -> Result<(), CodecError>;
 /// # Errors
 ///
 /// [`CodecError::Encode`] if the value's `Serialize` fails.
-pub fn push_item<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+pub fn push_item<T: Serialize + 'static>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let at = out.len();
     out.extend_from_slice(&0u64.to_le_bytes());
-    let taken = std::mem::take(out);
-    *out = postcard::to_extend(value, taken).map_err(CodecError::Encode)?;
+    crate::codec::encode(value, out)?;
     let len = (out.len() - at - 8) as u64;
     out[at..at + 8].copy_from_slice(&len.to_le_bytes());
     Ok(())
@@ -80,7 +79,7 @@ pub fn push_item<T: Serialize>(value: &T, out: &mut Vec<u8>) -> Result<(), Codec
 /// # Errors
 ///
 /// [`CodecError::Mismatch`] for a length that runs past the end; the items' decoding errors.
-pub fn items<T: DeserializeOwned>(mut chunk: &[u8]) -> Result<Vec<T>, CodecError> {
+pub fn items<T: DeserializeOwned + 'static>(mut chunk: &[u8]) -> Result<Vec<T>, CodecError> {
     let ty = std::any::type_name::<T>();
     let mut values = Vec::new();
     while !chunk.is_empty() {
@@ -91,21 +90,13 @@ pub fn items<T: DeserializeOwned>(mut chunk: &[u8]) -> Result<Vec<T>, CodecError
         let (len, rest) = chunk.split_first_chunk::<8>().ok_or_else(short)?;
         let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| short())?;
         let item = rest.get(..len).ok_or_else(short)?;
-        let (value, left) = postcard::take_from_bytes::<T>(item)
-            .map_err(|source| CodecError::Decode { ty, source })?;
-        if !left.is_empty() {
-            return Err(CodecError::Mismatch {
-                ty,
-                why: format!("{} bytes of an item are left over", left.len()),
-            });
-        }
-        values.push(value);
+        values.push(crate::codec::decode::<T>(item)?);
         chunk = &rest[len..];
     }
     Ok(values)
 }
 
-fn trampoline<T: DeserializeOwned, R: Serialize>(
+fn trampoline<T: DeserializeOwned + 'static, R: Serialize + 'static>(
     func: usize,
     args: &[u8],
     out: &mut Vec<u8>,
@@ -193,7 +184,7 @@ impl FnTable {
     /// # Errors
     ///
     /// [`RemoteError::Full`] when [`CAPACITY`] functions are registered.
-    pub fn register<T: DeserializeOwned, R: Serialize>(
+    pub fn register<T: DeserializeOwned + 'static, R: Serialize + 'static>(
         &self,
         f: fn(T) -> R,
     ) -> Result<FnId, RemoteError> {

@@ -309,14 +309,23 @@ fn metadata_name(name: &str) {
 
 /// A span of this process: begins now, ends when the returned guard is dropped.
 #[must_use = "the span ends when the guard is dropped"]
+#[inline]
 pub fn span(cat: &'static str, name: &'static str) -> Span {
-    if enabled() {
-        record(event(cat, name, "B"));
+    // Off, a span costs this one relaxed load and a branch: the recording is out of line.
+    let on = enabled();
+    if on {
+        span_edge(cat, name, "B");
     }
-    Span {
-        cat,
-        name,
-        on: enabled(),
+    Span { cat, name, on }
+}
+
+/// Records a span's beginning (`"B"`) or end (`"E"`): out of line, so that the hooks in the
+/// locks' fast paths stay small when recording is off.
+#[cold]
+#[inline(never)]
+fn span_edge(cat: &'static str, name: &'static str, ph: &str) {
+    if enabled() {
+        record(event(cat, name, ph));
     }
 }
 
@@ -329,9 +338,10 @@ pub struct Span {
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
-        if self.on && enabled() {
-            record(event(self.cat, self.name, "E"));
+        if self.on {
+            span_edge(self.cat, self.name, "E");
         }
     }
 }

@@ -27,9 +27,10 @@ pub fn default_chunksize(len: usize, workers: usize) -> usize {
     len.div_ceil(4 * workers.max(1)).max(1)
 }
 
-/// What a task function's argument and result must be: serde values (of any size).
-pub trait Value: Serialize + DeserializeOwned {}
-impl<T: Serialize + DeserializeOwned> Value for T {}
+/// What a task function's argument and result must be: owned serde values (of any size).
+/// A `Vec<u8>`, a `String` or a vector of plain numbers travels as its raw bytes, copied once.
+pub trait Value: Serialize + DeserializeOwned + 'static {}
+impl<T: Serialize + DeserializeOwned + 'static> Value for T {}
 
 /// A pool of worker processes: Python's `multiprocessing.Pool`.
 ///

@@ -12,12 +12,12 @@ use crate::scheduler::Done;
 use crate::{Pool, PoolError};
 
 /// Decodes one chunk's results.
-pub(crate) fn decode<R: DeserializeOwned>(chunk: &[u8]) -> Result<Vec<R>, PoolError> {
+pub(crate) fn decode<R: DeserializeOwned + 'static>(chunk: &[u8]) -> Result<Vec<R>, PoolError> {
     remote::items(chunk).map_err(|e| PoolError::Decode(std::sync::Arc::new(e)))
 }
 
 /// The value of an `apply_async` job: its one chunk's one result.
-pub(crate) fn one<R: DeserializeOwned>(done: &[Done]) -> Result<R, PoolError> {
+pub(crate) fn one<R: DeserializeOwned + 'static>(done: &[Done]) -> Result<R, PoolError> {
     let d = done.first().ok_or(PoolError::Terminated)?;
     match &d.outcome {
         Ok(bytes) => decode::<R>(bytes)?
@@ -29,7 +29,7 @@ pub(crate) fn one<R: DeserializeOwned>(done: &[Done]) -> Result<R, PoolError> {
 
 /// The value of a `map_async` job: every chunk's results in input order; the first failure
 /// in input order if any failed.
-pub(crate) fn all<T: DeserializeOwned>(done: &[Done]) -> Result<Vec<T>, PoolError> {
+pub(crate) fn all<T: DeserializeOwned + 'static>(done: &[Done]) -> Result<Vec<T>, PoolError> {
     let mut chunks: Vec<&Done> = done.iter().collect();
     chunks.sort_by_key(|d| d.index);
     let mut out = Vec::with_capacity(chunks.iter().map(|d| d.len).sum());
@@ -196,7 +196,7 @@ impl Chunks<'_> {
 }
 
 /// A finished chunk as items: its results, or its error once per item.
-fn items_of<R: DeserializeOwned>(done: Done) -> Vec<Result<R, PoolError>> {
+fn items_of<R: DeserializeOwned + 'static>(done: Done) -> Vec<Result<R, PoolError>> {
     match done.outcome.and_then(|bytes| decode::<R>(&bytes)) {
         Ok(results) => results.into_iter().map(Ok).collect(),
         Err(e) => (0..done.len).map(|_| Err(e.clone())).collect(),
@@ -241,7 +241,7 @@ impl<'p, R> ImapUnordered<'p, R> {
     }
 }
 
-impl<R: DeserializeOwned> Iterator for ImapUnordered<'_, R> {
+impl<R: DeserializeOwned + 'static> Iterator for ImapUnordered<'_, R> {
     type Item = Result<R, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -289,7 +289,7 @@ impl<'p, R> Imap<'p, R> {
     }
 }
 
-impl<R: DeserializeOwned> Iterator for Imap<'_, R> {
+impl<R: DeserializeOwned + 'static> Iterator for Imap<'_, R> {
     type Item = Result<R, PoolError>;
 
     fn next(&mut self) -> Option<Self::Item> {
