@@ -88,7 +88,7 @@
 //! after a large message keeps it until its next message).
 //! A socket connection reads and writes the same way, with the socket's own buffers (only a
 //! pipe's buffer grows).
-//! `cargo run --release -p pipe --example throughput` compares the speed with Python's.
+//! `cargo run --release -p pipe --example pipe_throughput` compares the speed with Python's.
 //!
 //! # Ending
 //!

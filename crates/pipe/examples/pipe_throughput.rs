@@ -2,9 +2,9 @@
 //! `multiprocessing.Pipe()` measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p pipe --example throughput            # echo and stream, best of 3
-//! cargo run --release -p pipe --example throughput -- --quick # fewer messages, one run
-//! cargo run --release -p pipe --example throughput -- 64 1024  # only 64 KiB and 1 MiB
+//! cargo run --release -p pipe --example pipe_throughput            # echo and stream, best of 3
+//! cargo run --release -p pipe --example pipe_throughput -- --quick # fewer messages, one run
+//! cargo run --release -p pipe --example pipe_throughput -- 64 1024  # only 64 KiB and 1 MiB
 //! ```
 //!
 //! Two ways of measuring, each on both sides:
@@ -15,7 +15,7 @@
 //! MB is 10^6 bytes. Rust sends `Vec<u8>` and `Vec<f64>` as typed messages (`send`/`recv`)
 //! and raw bytes with `send_bytes`/`recv_bytes`; Python sends `bytes` with `send`/`recv`
 //! (pickled) and with `send_bytes`/`recv_bytes`. The Python side is
-//! `crates/pipe/examples/throughput.py`, run with `python3` if there is one.
+//! `crates/pipe/examples/pipe_throughput.py`, run with `python3` if there is one.
 
 use std::process::Command;
 use std::time::Instant;
@@ -140,7 +140,7 @@ fn measure<T: Message>(mode: Mode, way: Way<T>, size: usize, count: usize) -> an
 
 /// Python's MB/s for one size, `(send, send_bytes)`, or `None` without `python3`.
 fn python(mode: &str, size: usize, count: usize) -> Option<(f64, f64)> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/throughput.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pipe_throughput.py");
     let out = Command::new("python3")
         .args([script, mode, "1", &format!("{size}:{count}")])
         .output()

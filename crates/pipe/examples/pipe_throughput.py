@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python's side of `cargo run --release -p pipe --example throughput`.
+"""Python's side of `cargo run --release -p pipe --example pipe_throughput`.
 
 Measures multiprocessing.Pipe() (the `fork` start method) the way the Rust side measures
 pipe::pipe(), in one of two modes:
@@ -9,7 +9,7 @@ pipe::pipe(), in one of two modes:
 "<size> <send> <send_bytes>", the MB/s of send(bytes)/recv() (pickled, as Rust's typed send)
 and of send_bytes()/recv_bytes() (raw).
 
-Usage: throughput.py MODE REPS SIZE:COUNT ...
+Usage: pipe_throughput.py MODE REPS SIZE:COUNT ...
 """
 import multiprocessing as mp
 import sys
