@@ -1,37 +1,49 @@
-//! 5.2 错误处理
-//!
-//! The note's `error_handling_demo()` is this `main`.
-
-use std::thread::sleep;
-use std::time::Duration;
+//! 5.2 进程池中的异常处理
 
 use pool::Pool;
+use serde::{Deserialize, Serialize};
 
-/// 可能失败的任务: Python raises `ValueError`; a Rust task panics, and the pool hands the
-/// panic back to the parent as that task's error (`PoolError::Panicked`), as Python's pool
-/// re-raises the exception in `get`.
-fn risky_task(n: u64) -> u64 {
-    if n == 3 {
-        panic!("任务 {n} 失败");
+/// 可能出错的任务: Rust returns the error instead of raising it.
+///
+/// The note's message says "not divisible by 3", but it is returned exactly when `n` IS
+/// divisible by 3; the text is kept as the note prints it (see the errata table).
+fn task_with_possible_error(n: i64) -> Result<i64, String> {
+    if n % 3 == 0 {
+        return Err(format!("数字 {n} 不能被3整除!"));
     }
-    sleep(Duration::from_millis(500));
-    n * 2
+    Ok(n * 2)
+}
+
+/// What `safe_worker` reports: the note's `{"success": ..., "result"/"error": ..., "input": n}`.
+#[derive(Serialize, Deserialize)]
+enum SafeResult {
+    Success { result: i64, input: i64 },
+    Failure { error: String, input: i64 },
+}
+
+/// 安全的worker函数，处理异常
+fn safe_worker(n: i64) -> SafeResult {
+    match task_with_possible_error(n) {
+        Ok(result) => SafeResult::Success { result, input: n },
+        Err(error) => SafeResult::Failure { error, input: n },
+    }
 }
 
 pub fn main() -> anyhow::Result<()> {
+    println!("=== 进程池异常处理 ===");
+
     {
         let pool = Pool::new(2)?;
-        let mut results = Vec::new();
-        for i in 0..5 {
-            let result = pool.apply_async(risky_task, i)?;
-            results.push(result);
-        }
+        let numbers = [1, 2, 3, 4, 5, 6, 7, 8, 9];
 
-        // `get(timeout=2)`: each result waits at most 2 s; a failure is an `Err`
-        for (i, result) in results.iter().enumerate() {
-            match result.get_timeout(Duration::from_secs(2)) {
-                Ok(value) => println!("任务 {i} 成功: {value}"),
-                Err(e) => println!("任务 {i} 失败: {e}"),
+        // 提交任务
+        let results = pool.map(safe_worker, numbers)?;
+
+        // 处理结果
+        for result in results {
+            match result {
+                SafeResult::Success { result, input } => println!("成功: {input} -> {result}"),
+                SafeResult::Failure { error, input } => println!("失败: {input}, 错误: {error}"),
             }
         }
     }

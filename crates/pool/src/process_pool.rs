@@ -1,50 +1,59 @@
-//! 5.1 进程池
-//!
-//! The note's `process_pool_demo()` is this `main`: its `with Pool(processes=4) as pool:`
-//! block is the block below, which terminates the pool when it ends.
+//! 5.1 使用进程池执行任务
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use ipc_common::pyfmt::PyRepr;
 use pool::Pool;
 
-/// 简单的任务函数 (it runs in a worker process: the pid is the worker's)
-fn task(n: u64) -> u64 {
-    println!("进程 {} 正在处理任务 {n}", std::process::id());
-    sleep(Duration::from_secs(1));
-    n * n
+/// CPU密集型任务
+fn cpu_intensive_task(n: u64) -> (u64, u64) {
+    let pid = std::process::id();
+    println!("进程 {pid} 开始计算 {n}");
+    let result: u64 = (0..n).map(|i| i * i).sum();
+    sleep(Duration::from_millis(500)); // 模拟耗时
+    println!("进程 {pid} 完成计算 {n}");
+    (n, result)
 }
 
 pub fn main() -> anyhow::Result<()> {
-    // 创建进程池（默认使用 CPU 核心数）: here 4 workers, as the note asks
+    println!("=== 使用进程池执行任务 ===");
+
+    // 创建进程池，最多4个进程 (the block is Python's `with`: leaving it terminates the pool)
     {
         let pool = Pool::new(4)?;
+        // 提交多个任务
+        let tasks = [100000, 200000, 300000, 400000, 500000];
 
-        // 方法1：apply_async - 异步执行单个任务
-        println!("=== apply_async 示例 ===");
-        let mut results = Vec::new();
-        for i in 0..5 {
-            let result = pool.apply_async(task, i)?;
-            results.push(result);
+        // 方法1: apply_async - 异步提交
+        println!("--- 异步提交任务 ---");
+        let async_results = tasks
+            .iter()
+            .map(|&task| pool.apply_async(cpu_intensive_task, task))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // 获取异步结果
+        for result in async_results {
+            let (n, res) = result.get()?;
+            println!("任务 {n} 的结果: {res}");
         }
-        // 获取结果: in submission order, each `get` waiting for its own task
-        for result in results {
-            println!("结果: {}", result.get()?);
+
+        println!();
+        println!("--- 使用map方法 ---");
+        // 方法2: map - 同步映射
+        let map_results = pool.map(cpu_intensive_task, [10000, 20000, 30000])?;
+        for (n, res) in map_results {
+            println!("map任务结果: {n} -> {res}");
         }
 
-        // 方法2：map - 并行映射
-        println!("\n=== map 示例 ===");
-        let numbers = [1, 2, 3, 4, 5];
-        let results = pool.map(task, numbers)?;
-        println!("map结果: {}", results.py_repr());
-
-        // 方法3：imap_unordered - 无序结果 (Python's default chunksize is 1)
-        println!("\n=== imap_unordered 示例 ===");
-        let results = pool.imap_unordered(task, 0..5, 1)?;
-        for result in results {
-            println!("无序结果: {}", result?);
+        println!();
+        println!("--- 使用imap_unordered方法 ---");
+        // 方法3: imap_unordered - 异步迭代器，按完成顺序返回 (Python's default chunksize is 1)
+        for result in pool.imap_unordered(cpu_intensive_task, [5000, 15000, 25000], 1)? {
+            let (n, res) = result?;
+            println!("无序返回: {n} -> {res}");
         }
     }
+
+    println!("所有任务完成");
     Ok(())
 }
