@@ -60,7 +60,7 @@ pub enum RemoteError {
 type Trampoline = fn(usize, &[u8], &mut Vec<u8>) -> Result<(), CodecError>;
 
 /// Appends one item of a chunk to `out`: its length (`u64`, little-endian), then its
-/// postcard encoding.
+/// [`codec`](crate::codec) encoding.
 ///
 /// # Errors
 ///
