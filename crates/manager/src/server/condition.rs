@@ -181,6 +181,9 @@ mod tests {
                 Ok(outcome) => Some(matches!(outcome.reply, Reply::Flag(true))),
                 Err(End) => None,
             };
+            // The connection ends (its locks released) before the outcome is told, so that
+            // the test sees the state after the end.
+            drop(peer);
             let _ = tx.send(notified);
         });
         (client_end, rx)
@@ -219,7 +222,7 @@ mod tests {
             "not passed on"
         );
         assert_eq!(first.recv_timeout(timeout), Ok(None));
-        // (The second held the lock again, then its thread ended and released it.)
+        // (The second held the lock again, then its connection ended and released it.)
         assert!(!lock.lock().held_by(1) && !lock.lock().held_by(2));
         assert_eq!(waiters(&cell), 0);
     }
